@@ -1,0 +1,19 @@
+//! Networks as an ordered list of quantizable layers (every conv, depthwise conv and linear, in
+//! forward order) with a per-layer (weight bits, activation bits) setting that can be switched
+//! between evaluations for free: quantized weights and activation calibration are computed once
+//! per (layer, bit-width). Also BN folding, safetensors loading in torchvision names, the fast
+//! depthwise convolution, and the embedded models' training.
+//!
+//! Knows nothing of manifests, Parquet or search strategies.
+
+pub mod arch;
+pub mod bench;
+pub mod depthwise;
+pub mod qmodel;
+pub mod train;
+pub mod unfold;
+pub mod weights;
+
+pub use arch::{Arch, LayerKind, LayerRunner, LayerSpec};
+pub use qmodel::QuantModel;
+pub use weights::{load_weights, WeightsError};

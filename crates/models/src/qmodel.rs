@@ -1,0 +1,279 @@
+//! A network ready for mixed-precision evaluation. Built once per run: batch-norm is folded,
+//! then for every (layer, bit-width) the run uses, the quantized weights and the calibrated
+//! activation grid are computed once. Switching a layer's (w, a) pair between evaluations is then
+//! an index change: nothing is recomputed.
+use crate::arch::{Arch, LayerKind, LayerRunner, LayerSpec};
+use crate::depthwise::depthwise;
+use crate::weights::{fold_bn, BN_EPS};
+use candle_core::{Device, Result, Tensor, D};
+use mpq_data::Batch;
+use mpq_quant::{fake_quant, quantize_weight_tensor, BitPair, Grid, MinMax, MseCalibrator};
+use std::collections::{BTreeMap, HashMap};
+
+/// Which numbers a forward pass uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Precision {
+    /// The trained network as stored: convolution then batch-norm, all FP32.
+    Fp32,
+    /// Batch-norm folded into the weights, nothing quantized (what calibration observes).
+    Fp32Folded,
+    /// The current per-layer bit configuration.
+    Quantized,
+}
+
+/// Apply layer `spec` with weight `w` and bias `b` to `x`.
+pub fn apply_layer(spec: &LayerSpec, x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Tensor> {
+    let y = match spec.kind {
+        LayerKind::Conv => x.conv2d(w, spec.padding, spec.stride, 1, 1)?,
+        LayerKind::Depthwise => depthwise(x, w, spec.stride, spec.padding)?,
+        LayerKind::Linear => x.matmul(&w.t()?)?,
+    };
+    match b {
+        None => Ok(y),
+        Some(b) => match spec.kind {
+            LayerKind::Linear => y.broadcast_add(b),
+            _ => y.broadcast_add(&b.reshape((1, (), 1, 1))?),
+        },
+    }
+}
+
+pub struct QuantModel {
+    pub arch: Arch,
+    device: Device,
+    raw: HashMap<String, Tensor>,
+    folded: Vec<(Tensor, Tensor)>,
+    weights_q: Vec<BTreeMap<u8, Tensor>>,
+    act_grid: Vec<BTreeMap<u8, Option<Grid>>>,
+    config: Vec<BitPair>,
+}
+
+impl QuantModel {
+    /// Fold batch-norm of every layer; `raw` must hold the tensors of `arch` (see
+    /// [`crate::load_weights`]), on `device`.
+    pub fn new(arch: Arch, raw: HashMap<String, Tensor>, device: &Device) -> Result<QuantModel> {
+        let mut folded = vec![];
+        for l in &arch.layers {
+            let w = &raw[&format!("{}.weight", l.name)];
+            let b = raw.get(&format!("{}.bias", l.name));
+            folded.push(match &l.bn {
+                Some(bn) => {
+                    let g = |t: &str| &raw[&format!("{bn}.{t}")];
+                    fold_bn(
+                        w,
+                        b,
+                        g("weight"),
+                        g("bias"),
+                        g("running_mean"),
+                        g("running_var"),
+                        BN_EPS,
+                    )?
+                }
+                None => (
+                    w.clone(),
+                    match b {
+                        Some(b) => b.clone(),
+                        None => Tensor::zeros(l.out_ch, candle_core::DType::F32, device)?,
+                    },
+                ),
+            });
+        }
+        let n = arch.layers.len();
+        Ok(QuantModel {
+            arch,
+            device: device.clone(),
+            raw,
+            folded,
+            weights_q: vec![BTreeMap::new(); n],
+            act_grid: vec![BTreeMap::new(); n],
+            config: vec![BitPair::W8A8; n],
+        })
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    pub fn n_layers(&self) -> usize {
+        self.arch.layers.len()
+    }
+
+    /// Quantize the weights at every weight bit-width of `pairs` and calibrate every layer's
+    /// input at every activation bit-width of `pairs`, on the FP32 folded model over `calib`.
+    /// Two streaming passes (extremes, then the MSE of each candidate step).
+    pub fn prepare(&mut self, pairs: &[BitPair], calib: &[Batch]) -> Result<()> {
+        let n = self.n_layers();
+        for (i, l) in self.folded.iter().enumerate() {
+            for p in pairs {
+                if !self.weights_q[i].contains_key(&p.w) {
+                    let q = quantize_weight_tensor(&l.0, p.w)?;
+                    self.weights_q[i].insert(p.w, q);
+                }
+            }
+        }
+        let mut a_bits: Vec<u8> = pairs.iter().map(|p| p.a).collect();
+        a_bits.sort();
+        a_bits.dedup();
+        a_bits.retain(|b| !self.act_grid[0].contains_key(b));
+        if a_bits.is_empty() {
+            return Ok(());
+        }
+        let mut ranges = vec![MinMax::default(); n];
+        for b in calib {
+            self.run_observed(&b.images, &mut |i, x| {
+                ranges[i].observe(&host_values(x)?);
+                Ok(())
+            })?;
+        }
+        let mut cals: Vec<Vec<(u8, Option<MseCalibrator>)>> = ranges
+            .iter()
+            .map(|r| {
+                a_bits
+                    .iter()
+                    .map(|&bits| (bits, MseCalibrator::new(*r, bits)))
+                    .collect()
+            })
+            .collect();
+        for b in calib {
+            self.run_observed(&b.images, &mut |i, x| {
+                let v = host_values(x)?;
+                for (_, c) in cals[i].iter_mut() {
+                    if let Some(c) = c {
+                        c.observe(&v);
+                    }
+                }
+                Ok(())
+            })?;
+        }
+        for (i, layer) in cals.into_iter().enumerate() {
+            for (bits, c) in layer {
+                self.act_grid[i].insert(bits, c.map(|c| c.finish()));
+            }
+        }
+        Ok(())
+    }
+
+    /// The calibrated grid of layer `i` at `bits` activation bits (`None`: constant input, left
+    /// unquantized). Panics if not prepared.
+    pub fn act_grid(&self, i: usize, bits: u8) -> Option<Grid> {
+        self.act_grid[i][&bits]
+    }
+
+    /// Set every layer's pair. Every pair must have been prepared.
+    pub fn set_config(&mut self, config: &[BitPair]) {
+        assert_eq!(config.len(), self.n_layers());
+        for (i, p) in config.iter().enumerate() {
+            assert!(
+                self.weights_q[i].contains_key(&p.w) && self.act_grid[i].contains_key(&p.a),
+                "pair {p} of layer {i} not prepared"
+            );
+        }
+        self.config = config.to_vec();
+    }
+
+    /// Layers with `low[i]` at `low_pair`, the others at `high_pair`.
+    pub fn set_low(&mut self, low: &[bool], low_pair: BitPair, high_pair: BitPair) {
+        let c: Vec<BitPair> = low
+            .iter()
+            .map(|&l| if l { low_pair } else { high_pair })
+            .collect();
+        self.set_config(&c);
+    }
+
+    pub fn config(&self) -> &[BitPair] {
+        &self.config
+    }
+
+    /// Logits of a batch.
+    pub fn logits(&self, x: &Tensor, precision: Precision) -> Result<Tensor> {
+        match precision {
+            Precision::Fp32 => self.arch.forward(x, &mut Unfolded { m: self }),
+            Precision::Fp32Folded => self.run_observed(x, &mut |_, _| Ok(())),
+            Precision::Quantized => self.arch.forward(x, &mut Quantized { m: self }),
+        }
+    }
+
+    /// Top-1 accuracy (a fraction) over `batches`.
+    pub fn accuracy(&self, batches: &[Batch], precision: Precision) -> Result<f64> {
+        let (mut correct, mut total) = (0usize, 0usize);
+        for b in batches {
+            let pred = self
+                .logits(&b.images, precision)?
+                .argmax(D::Minus1)?
+                .to_vec1::<u32>()?;
+            correct += pred.iter().zip(&b.labels).filter(|(p, l)| p == l).count();
+            total += b.labels.len();
+        }
+        Ok(correct as f64 / total.max(1) as f64)
+    }
+
+    fn run_observed(
+        &self,
+        x: &Tensor,
+        f: &mut dyn FnMut(usize, &Tensor) -> Result<()>,
+    ) -> Result<Tensor> {
+        self.arch.forward(x, &mut Observed { m: self, f })
+    }
+}
+
+fn host_values(x: &Tensor) -> Result<Vec<f32>> {
+    x.flatten_all()?.to_vec1::<f32>()
+}
+
+struct Unfolded<'a> {
+    m: &'a QuantModel,
+}
+
+impl LayerRunner for Unfolded<'_> {
+    fn layer(&mut self, i: usize, x: &Tensor) -> Result<Tensor> {
+        let l = &self.m.arch.layers[i];
+        let raw = &self.m.raw;
+        let y = apply_layer(
+            l,
+            x,
+            &raw[&format!("{}.weight", l.name)],
+            raw.get(&format!("{}.bias", l.name)),
+        )?;
+        match &l.bn {
+            None => Ok(y),
+            Some(bn) => {
+                let g = |t: &str| raw[&format!("{bn}.{t}")].reshape((1, (), 1, 1));
+                let y = y.broadcast_sub(&g("running_mean")?)?;
+                let y = y.broadcast_div(&(g("running_var")? + BN_EPS)?.sqrt()?)?;
+                y.broadcast_mul(&g("weight")?)?.broadcast_add(&g("bias")?)
+            }
+        }
+    }
+}
+
+struct Observed<'a, 'f> {
+    m: &'a QuantModel,
+    f: &'f mut dyn FnMut(usize, &Tensor) -> Result<()>,
+}
+
+impl LayerRunner for Observed<'_, '_> {
+    fn layer(&mut self, i: usize, x: &Tensor) -> Result<Tensor> {
+        (self.f)(i, x)?;
+        let (w, b) = &self.m.folded[i];
+        apply_layer(&self.m.arch.layers[i], x, w, Some(b))
+    }
+}
+
+struct Quantized<'a> {
+    m: &'a QuantModel,
+}
+
+impl LayerRunner for Quantized<'_> {
+    fn layer(&mut self, i: usize, x: &Tensor) -> Result<Tensor> {
+        let p = self.m.config[i];
+        let x = match self.m.act_grid[i][&p.a] {
+            Some(g) => fake_quant(x, &g)?,
+            None => x.clone(),
+        };
+        apply_layer(
+            &self.m.arch.layers[i],
+            &x,
+            &self.m.weights_q[i][&p.w],
+            Some(&self.m.folded[i].1),
+        )
+    }
+}

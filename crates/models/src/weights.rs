@@ -1,0 +1,150 @@
+//! Loading weights from safetensors files in the architecture's tensor names (torchvision's
+//! convention: `<layer>.weight`, `<bn>.running_mean`, ...), with every problem reported as one
+//! line naming the file and the tensor; and batch-norm folding (spec section 1 and 7).
+use crate::arch::Arch;
+use candle_core::{DType, Device, Tensor};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+pub const BN_EPS: f64 = 1e-5;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WeightsError {
+    #[error("{path}: weights file not found")]
+    Missing { path: PathBuf },
+    #[error("{path}: not a readable safetensors file ({reason})")]
+    NotSafetensors { path: PathBuf, reason: String },
+    #[error("{path}: tensor {tensor:?} is missing (needed by arch {arch})")]
+    MissingTensor {
+        path: PathBuf,
+        tensor: String,
+        arch: String,
+    },
+    #[error("{path}: tensor {tensor:?} has shape {found:?}, arch {arch} needs {expected:?}")]
+    Shape {
+        path: PathBuf,
+        tensor: String,
+        arch: String,
+        found: Vec<usize>,
+        expected: Vec<usize>,
+    },
+    #[error("{path}: {reason}")]
+    Other { path: PathBuf, reason: String },
+}
+
+/// Every tensor an architecture needs, with its shape.
+pub fn expected_tensors(arch: &Arch) -> Vec<(String, Vec<usize>)> {
+    let mut v = vec![];
+    for l in &arch.layers {
+        v.push((format!("{}.weight", l.name), l.weight_shape()));
+        if l.bias {
+            v.push((format!("{}.bias", l.name), vec![l.out_ch]));
+        }
+        if let Some(bn) = &l.bn {
+            for t in ["weight", "bias", "running_mean", "running_var"] {
+                v.push((format!("{bn}.{t}"), vec![l.out_ch]));
+            }
+        }
+    }
+    v
+}
+
+/// Load and check the weights of `arch` from a safetensors file (tensors converted to f32 on
+/// `device`). Extra tensors (e.g. `num_batches_tracked`) are ignored.
+pub fn load_weights(
+    path: &Path,
+    arch: &Arch,
+    device: &Device,
+) -> Result<HashMap<String, Tensor>, WeightsError> {
+    if !path.is_file() {
+        return Err(WeightsError::Missing { path: path.into() });
+    }
+    let raw =
+        candle_core::safetensors::load(path, device).map_err(|e| WeightsError::NotSafetensors {
+            path: path.into(),
+            reason: first_line(&e.to_string()),
+        })?;
+    check_weights(path, arch, raw)
+}
+
+/// Check a loaded tensor map against `arch` (names and shapes), converting to f32.
+pub fn check_weights(
+    path: &Path,
+    arch: &Arch,
+    mut raw: HashMap<String, Tensor>,
+) -> Result<HashMap<String, Tensor>, WeightsError> {
+    let mut out = HashMap::new();
+    for (name, shape) in expected_tensors(arch) {
+        let t = raw
+            .remove(&name)
+            .ok_or_else(|| WeightsError::MissingTensor {
+                path: path.into(),
+                tensor: name.clone(),
+                arch: arch.name.clone(),
+            })?;
+        if t.dims() != shape.as_slice() {
+            return Err(WeightsError::Shape {
+                path: path.into(),
+                tensor: name,
+                arch: arch.name.clone(),
+                found: t.dims().to_vec(),
+                expected: shape,
+            });
+        }
+        let t = t.to_dtype(DType::F32).map_err(|e| WeightsError::Other {
+            path: path.into(),
+            reason: format!("tensor {name:?}: {}", first_line(&e.to_string())),
+        })?;
+        out.insert(name, t);
+    }
+    Ok(out)
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().next().unwrap_or("").to_string()
+}
+
+/// Fold batch-norm into the preceding layer, in f32 as spec section 7:
+/// `s = g / sqrt(v + eps)`, `W' = W * s` per output channel, `b' = (b - m) * s + beta`.
+pub fn fold_bn(
+    w: &Tensor,
+    b: Option<&Tensor>,
+    gamma: &Tensor,
+    beta: &Tensor,
+    mean: &Tensor,
+    var: &Tensor,
+    eps: f64,
+) -> candle_core::Result<(Tensor, Tensor)> {
+    let out = w.dim(0)?;
+    let s = (gamma / (var + eps)?.sqrt()?)?;
+    let mut bshape = vec![1usize; w.rank()];
+    bshape[0] = out;
+    let w2 = w.broadcast_mul(&s.reshape(bshape)?)?;
+    let b0 = match b {
+        Some(b) => b.clone(),
+        None => Tensor::zeros(out, DType::F32, w.device())?,
+    };
+    let b2 = ((b0 - mean)? * s)?.add(beta)?;
+    Ok((w2, b2))
+}
+
+/// Write tensors to a safetensors file atomically (temporary file, then rename).
+pub fn save_weights(tensors: &HashMap<String, Tensor>, path: &Path) -> Result<(), WeightsError> {
+    let other = |e: &dyn std::fmt::Display| WeightsError::Other {
+        path: path.into(),
+        reason: first_line(&e.to_string()),
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| other(&e))?;
+    }
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.tmp"));
+    candle_core::safetensors::save(tensors, &tmp).map_err(|e| other(&e))?;
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        other(&e)
+    })
+}

@@ -1,0 +1,18 @@
+//! The quantizer of the reproduced paper (Tsuji et al. 2021, eqs. 4-7), pinned down by
+//! `shared/spec/quantization.md` section 2 and 7: power-of-two steps, per-channel min-max
+//! weights, per-layer MSE-calibrated activations, round half to even.
+//!
+//! This crate is the only place where quantization arithmetic lives. Models call it; they never
+//! re-implement it. It knows nothing of networks, files or searches.
+
+pub mod calib;
+pub mod grid;
+pub mod pair;
+pub mod size;
+pub mod tensor;
+
+pub use calib::{calibrate_values, MinMax, MseCalibrator};
+pub use grid::{ceil_log2_exact, quantize_slice, quantize_weights_per_channel, Grid};
+pub use pair::{BitPair, PairError};
+pub use size::{rel_size, size_bits};
+pub use tensor::{fake_quant, fake_quant_ops, quantize_weight_tensor};

@@ -1,0 +1,10 @@
+//! Orchestration: manifest schema and layering, running a manifest (model, data, calibration,
+//! search), progress display, and the result store, the only writer under results/.
+
+pub mod manifest;
+pub mod progress;
+pub mod run;
+pub mod store;
+pub mod validate;
+
+pub use run::{run, RunOptions, RunOutcome};

@@ -1,0 +1,606 @@
+//! The result store: Parquet round trips of every table, atomic writes, timestamps and run ids.
+
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use mpq_runner::store::*;
+use polars::prelude::*;
+
+fn strs(df: &DataFrame, c: &str) -> Vec<Option<String>> {
+    let col = df.column(c).unwrap();
+    assert_eq!(col.dtype(), &DataType::String, "{c}");
+    col.str()
+        .unwrap()
+        .iter()
+        .map(|s| s.map(str::to_string))
+        .collect()
+}
+fn req_strs(df: &DataFrame, c: &str) -> Vec<String> {
+    strs(df, c)
+        .into_iter()
+        .map(|s| s.expect("no null"))
+        .collect()
+}
+fn f64s(df: &DataFrame, c: &str) -> Vec<Option<f64>> {
+    let col = df.column(c).unwrap();
+    assert_eq!(col.dtype(), &DataType::Float64, "{c}");
+    col.f64().unwrap().iter().collect()
+}
+fn req_f64s(df: &DataFrame, c: &str) -> Vec<f64> {
+    f64s(df, c)
+        .into_iter()
+        .map(|s| s.expect("no null"))
+        .collect()
+}
+fn u32s(df: &DataFrame, c: &str) -> Vec<Option<u32>> {
+    let col = df.column(c).unwrap();
+    assert_eq!(col.dtype(), &DataType::UInt32, "{c}");
+    col.u32().unwrap().iter().collect()
+}
+fn req_u32s(df: &DataFrame, c: &str) -> Vec<u32> {
+    u32s(df, c)
+        .into_iter()
+        .map(|s| s.expect("no null"))
+        .collect()
+}
+fn req_u64s(df: &DataFrame, c: &str) -> Vec<u64> {
+    let col = df.column(c).unwrap();
+    assert_eq!(col.dtype(), &DataType::UInt64, "{c}");
+    col.u64()
+        .unwrap()
+        .iter()
+        .map(|s| s.expect("no null"))
+        .collect()
+}
+
+fn step(k: u32, layer: Option<(&str, u32)>, top1: f64, objective: Option<f64>) -> StepRow {
+    StepRow {
+        run_id: "20240101T000000Z-deadbeef".into(),
+        experiment: "exp-a".into(),
+        arch: "resnet-tiny".into(),
+        pair: "W4A8".into(),
+        strategy: "greedy".into(),
+        beta: 0.025,
+        step: k,
+        layer: layer.map(|l| l.0.to_string()),
+        layer_index: layer.map(|l| l.1),
+        top1,
+        objective,
+        params_low: 1000 * u64::from(k),
+        size_bits: 80_000 - 4000 * u64::from(k),
+        rel_size: (80_000 - 4000 * u64::from(k)) as f64 / 320_000.0,
+        evals: u64::from(k) * 3,
+        elapsed_s: 0.5 * f64::from(k),
+    }
+}
+
+fn tables() -> RunTables {
+    let run_id = "20240101T000000Z-deadbeef".to_string();
+    RunTables {
+        steps: vec![
+            step(0, None, 0.75, None),
+            step(
+                1,
+                Some(("layer1.0.conv1", 3)),
+                0.745,
+                Some(0.745 * 6.9f64.powf(0.025)),
+            ),
+            step(2, Some(("fc", 0)), 0.7, Some(1.25)),
+        ],
+        candidates: vec![
+            CandidateRow {
+                run_id: run_id.clone(),
+                step: 1,
+                layer: "fc".into(),
+                layer_index: 0,
+                top1: 0.5,
+                objective: None,
+            },
+            CandidateRow {
+                run_id: run_id.clone(),
+                step: 1,
+                layer: "layer1.0.conv1".into(),
+                layer_index: 3,
+                top1: 0.745,
+                objective: Some(0.8),
+            },
+        ],
+        layers: vec![
+            LayerRow {
+                run_id: run_id.clone(),
+                layer_index: 0,
+                layer: "conv1".into(),
+                kind: "conv".into(),
+                n_weights: 864,
+            },
+            LayerRow {
+                run_id: run_id.clone(),
+                layer_index: 1,
+                layer: "fc".into(),
+                kind: "linear".into(),
+                n_weights: 5_000_000_000,
+            },
+        ],
+        run: run_row(&run_id, Some("0123456789abcdef0123456789abcdef01234567")),
+    }
+}
+
+fn run_row(run_id: &str, git_commit: Option<&str>) -> RunRow {
+    RunRow {
+        run_id: run_id.into(),
+        experiment: "exp-a".into(),
+        arch: "resnet-tiny".into(),
+        pair: "W4A8".into(),
+        high_pair: "W8A8".into(),
+        strategy: "greedy".into(),
+        beta: 0.025,
+        manifest: "[experiment]\nname = \"exp-a\"\n# quotes \" and unicode: β\n".into(),
+        manifest_hash: "deadbeef00112233".into(),
+        git_commit: git_commit.map(str::to_string),
+        device: "cpu".into(),
+        fp32_top1: 0.76,
+        int8_top1: 0.75,
+        n_layers: 2,
+        n_search_images: 512,
+        n_calib_images: 256,
+        started_at: "2024-01-01T00:00:00Z".into(),
+        finished_at: "2024-01-01T00:01:40Z".into(),
+        status: "finished".into(),
+        wall_s: 100.25,
+        evals: 6,
+    }
+}
+
+fn steps_back(df: &DataFrame) -> Vec<StepRow> {
+    let run_id = req_strs(df, "run_id");
+    let experiment = req_strs(df, "experiment");
+    let arch = req_strs(df, "arch");
+    let pair = req_strs(df, "pair");
+    let strategy = req_strs(df, "strategy");
+    let beta = req_f64s(df, "beta");
+    let step = req_u32s(df, "step");
+    let layer = strs(df, "layer");
+    let layer_index = u32s(df, "layer_index");
+    let top1 = req_f64s(df, "top1");
+    let objective = f64s(df, "objective");
+    let params_low = req_u64s(df, "params_low");
+    let size_bits = req_u64s(df, "size_bits");
+    let rel_size = req_f64s(df, "rel_size");
+    let evals = req_u64s(df, "evals");
+    let elapsed_s = req_f64s(df, "elapsed_s");
+    (0..df.height())
+        .map(|i| StepRow {
+            run_id: run_id[i].clone(),
+            experiment: experiment[i].clone(),
+            arch: arch[i].clone(),
+            pair: pair[i].clone(),
+            strategy: strategy[i].clone(),
+            beta: beta[i],
+            step: step[i],
+            layer: layer[i].clone(),
+            layer_index: layer_index[i],
+            top1: top1[i],
+            objective: objective[i],
+            params_low: params_low[i],
+            size_bits: size_bits[i],
+            rel_size: rel_size[i],
+            evals: evals[i],
+            elapsed_s: elapsed_s[i],
+        })
+        .collect()
+}
+
+fn candidates_back(df: &DataFrame) -> Vec<CandidateRow> {
+    let run_id = req_strs(df, "run_id");
+    let step = req_u32s(df, "step");
+    let layer = req_strs(df, "layer");
+    let layer_index = req_u32s(df, "layer_index");
+    let top1 = req_f64s(df, "top1");
+    let objective = f64s(df, "objective");
+    (0..df.height())
+        .map(|i| CandidateRow {
+            run_id: run_id[i].clone(),
+            step: step[i],
+            layer: layer[i].clone(),
+            layer_index: layer_index[i],
+            top1: top1[i],
+            objective: objective[i],
+        })
+        .collect()
+}
+
+fn layers_back(df: &DataFrame) -> Vec<LayerRow> {
+    let run_id = req_strs(df, "run_id");
+    let layer_index = req_u32s(df, "layer_index");
+    let layer = req_strs(df, "layer");
+    let kind = req_strs(df, "kind");
+    let n_weights = req_u64s(df, "n_weights");
+    (0..df.height())
+        .map(|i| LayerRow {
+            run_id: run_id[i].clone(),
+            layer_index: layer_index[i],
+            layer: layer[i].clone(),
+            kind: kind[i].clone(),
+            n_weights: n_weights[i],
+        })
+        .collect()
+}
+
+fn runs_back(df: &DataFrame) -> Vec<RunRow> {
+    let s = |c| req_strs(df, c);
+    let (run_id, experiment, arch, pair, high_pair, strategy) = (
+        s("run_id"),
+        s("experiment"),
+        s("arch"),
+        s("pair"),
+        s("high_pair"),
+        s("strategy"),
+    );
+    let (manifest, manifest_hash, device, started_at, finished_at, status) = (
+        s("manifest"),
+        s("manifest_hash"),
+        s("device"),
+        s("started_at"),
+        s("finished_at"),
+        s("status"),
+    );
+    let git_commit = strs(df, "git_commit");
+    let beta = req_f64s(df, "beta");
+    let fp32_top1 = req_f64s(df, "fp32_top1");
+    let int8_top1 = req_f64s(df, "int8_top1");
+    let wall_s = req_f64s(df, "wall_s");
+    let n_layers = req_u32s(df, "n_layers");
+    let n_search_images = req_u32s(df, "n_search_images");
+    let n_calib_images = req_u32s(df, "n_calib_images");
+    let evals = req_u64s(df, "evals");
+    (0..df.height())
+        .map(|i| RunRow {
+            run_id: run_id[i].clone(),
+            experiment: experiment[i].clone(),
+            arch: arch[i].clone(),
+            pair: pair[i].clone(),
+            high_pair: high_pair[i].clone(),
+            strategy: strategy[i].clone(),
+            beta: beta[i],
+            manifest: manifest[i].clone(),
+            manifest_hash: manifest_hash[i].clone(),
+            git_commit: git_commit[i].clone(),
+            device: device[i].clone(),
+            fp32_top1: fp32_top1[i],
+            int8_top1: int8_top1[i],
+            n_layers: n_layers[i],
+            n_search_images: n_search_images[i],
+            n_calib_images: n_calib_images[i],
+            started_at: started_at[i].clone(),
+            finished_at: finished_at[i].clone(),
+            status: status[i].clone(),
+            wall_s: wall_s[i],
+            evals: evals[i],
+        })
+        .collect()
+}
+
+fn names_in(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn write_run_round_trips_every_table() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tables();
+    let dir = run_dir(tmp.path(), "exp-a", &t.run.run_id);
+    assert_eq!(
+        dir,
+        tmp.path().join("exp-a").join("20240101T000000Z-deadbeef")
+    );
+    write_run(&dir, &t).unwrap();
+    assert_eq!(
+        names_in(&dir),
+        [
+            "candidates.parquet",
+            "layers.parquet",
+            "runs.parquet",
+            "steps.parquet"
+        ],
+        "four tables, no temporary files"
+    );
+
+    let steps = read_parquet(&dir.join("steps.parquet")).unwrap();
+    assert_eq!(steps_back(&steps), t.steps);
+    let cands = read_parquet(&dir.join("candidates.parquet")).unwrap();
+    assert_eq!(candidates_back(&cands), t.candidates);
+    let layers = read_parquet(&dir.join("layers.parquet")).unwrap();
+    assert_eq!(layers_back(&layers), t.layers);
+    let runs = read_parquet(&dir.join("runs.parquet")).unwrap();
+    assert_eq!(runs_back(&runs), vec![t.run.clone()]);
+
+    // Nulls are real nulls, not empty strings or NaN.
+    assert_eq!(steps.column("layer").unwrap().null_count(), 1);
+    assert_eq!(steps.column("layer_index").unwrap().null_count(), 1);
+    assert_eq!(steps.column("objective").unwrap().null_count(), 1);
+    assert_eq!(cands.column("objective").unwrap().null_count(), 1);
+}
+
+#[test]
+fn contract_columns_exist_in_order() {
+    let t = tables();
+    let names = |df: DataFrame| -> Vec<String> {
+        df.get_column_names()
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    };
+    assert_eq!(
+        names(steps_frame(&t.steps).unwrap()),
+        [
+            "run_id",
+            "experiment",
+            "arch",
+            "pair",
+            "strategy",
+            "beta",
+            "step",
+            "layer",
+            "layer_index",
+            "top1",
+            "objective",
+            "params_low",
+            "size_bits",
+            "rel_size",
+            "evals",
+            "elapsed_s"
+        ]
+    );
+    assert_eq!(
+        names(candidates_frame(&t.candidates).unwrap()),
+        [
+            "run_id",
+            "step",
+            "layer",
+            "layer_index",
+            "top1",
+            "objective"
+        ]
+    );
+    assert_eq!(
+        names(layers_frame(&t.layers).unwrap()),
+        ["run_id", "layer_index", "layer", "kind", "n_weights"]
+    );
+    let runs = names(runs_frame(std::slice::from_ref(&t.run)).unwrap());
+    for c in [
+        "run_id",
+        "experiment",
+        "manifest",
+        "manifest_hash",
+        "git_commit",
+        "device",
+        "fp32_top1",
+        "int8_top1",
+        "n_layers",
+        "n_search_images",
+        "n_calib_images",
+        "started_at",
+        "finished_at",
+        "status",
+    ] {
+        assert!(runs.iter().any(|n| n == c), "runs lacks {c}");
+    }
+}
+
+#[test]
+fn empty_tables_and_null_git_commit_round_trip_with_their_types() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut t = tables();
+    t.steps.clear();
+    t.candidates.clear();
+    t.layers.clear();
+    t.run = run_row("r", None);
+    write_run(tmp.path(), &t).unwrap();
+    let steps = read_parquet(&tmp.path().join("steps.parquet")).unwrap();
+    assert_eq!(steps.height(), 0);
+    assert_eq!(steps.width(), 16);
+    assert!(
+        steps_back(&steps).is_empty(),
+        "dtypes survive an empty table"
+    );
+    let cands = read_parquet(&tmp.path().join("candidates.parquet")).unwrap();
+    assert!(candidates_back(&cands).is_empty());
+    let layers = read_parquet(&tmp.path().join("layers.parquet")).unwrap();
+    assert!(layers_back(&layers).is_empty());
+    let runs = read_parquet(&tmp.path().join("runs.parquet")).unwrap();
+    assert_eq!(runs_back(&runs), vec![t.run.clone()]);
+    assert_eq!(strs(&runs, "git_commit"), vec![None]);
+}
+
+#[test]
+fn atomic_write_replaces_the_previous_file_and_leaves_no_temporary() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("t.parquet");
+    let mut a = layers_frame(&tables().layers).unwrap();
+    write_parquet_atomic(&mut a, &path).unwrap();
+    assert_eq!(names_in(tmp.path()), ["t.parquet"]);
+    let mut b = layers_frame(&tables().layers[..1]).unwrap();
+    write_parquet_atomic(&mut b, &path).unwrap();
+    assert_eq!(names_in(tmp.path()), ["t.parquet"]);
+    assert_eq!(read_parquet(&path).unwrap().height(), 1);
+}
+
+#[test]
+fn failed_write_onto_a_directory_cleans_up_and_leaves_it_intact() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("steps.parquet");
+    std::fs::create_dir(&path).unwrap();
+    std::fs::write(path.join("keep"), b"x").unwrap();
+    let mut df = steps_frame(&tables().steps).unwrap();
+    let err = write_parquet_atomic(&mut df, &path).unwrap_err();
+    assert!(format!("{err:#}").contains("steps.parquet"), "{err:#}");
+    assert_eq!(
+        names_in(tmp.path()),
+        ["steps.parquet"],
+        "temporary file removed"
+    );
+    assert_eq!(std::fs::read(path.join("keep")).unwrap(), b"x");
+}
+
+#[test]
+fn failed_write_in_a_read_only_directory_keeps_the_previous_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("ro");
+    std::fs::create_dir(&dir).unwrap();
+    let path = dir.join("runs.parquet");
+    let t = tables();
+    let mut old = runs_frame(std::slice::from_ref(&t.run)).unwrap();
+    write_parquet_atomic(&mut old, &path).unwrap();
+    let before = std::fs::read(&path).unwrap();
+
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o555)).unwrap();
+    // Root ignores directory permissions; then there is nothing to test here.
+    let probe = dir.join(".probe");
+    let root = std::fs::write(&probe, b"").is_ok();
+    let _ = std::fs::remove_file(&probe);
+    if !root {
+        let mut new = runs_frame(&[t.run.clone(), run_row("other", None)]).unwrap();
+        let err = write_parquet_atomic(&mut new, &path).unwrap_err();
+        assert!(format!("{err:#}").contains("runs.parquet"), "{err:#}");
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            before,
+            "previous file intact"
+        );
+        assert_eq!(names_in(&dir), ["runs.parquet"]);
+    } else {
+        eprintln!("running as root: read-only directory check skipped");
+    }
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[test]
+fn failed_write_keeps_the_previous_file_even_as_root() {
+    // A 250-byte file name is valid, but its temporary name is over the 255-byte limit of
+    // common file systems: the write fails before touching the target, whoever runs the test.
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join(format!("{}.parquet", "x".repeat(242)));
+    std::fs::write(&path, b"previous").unwrap();
+    let mut df = steps_frame(&tables().steps).unwrap();
+    assert!(write_parquet_atomic(&mut df, &path).is_err());
+    assert_eq!(std::fs::read(&path).unwrap(), b"previous");
+    assert_eq!(names_in(tmp.path()).len(), 1);
+}
+
+#[test]
+fn write_run_into_an_unwritable_place_fails_without_runs_parquet() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A file where the run directory's parent should be: create_dir_all fails.
+    std::fs::write(tmp.path().join("exp"), b"").unwrap();
+    let dir = tmp.path().join("exp").join("run");
+    let err = write_run(&dir, &tables()).unwrap_err();
+    assert!(format!("{err:#}").contains("exp"), "{err:#}");
+
+    // runs.parquet is a directory: the other tables are written, runs.parquet is not.
+    let dir = tmp.path().join("exp2").join("run");
+    std::fs::create_dir_all(dir.join("runs.parquet")).unwrap();
+    assert!(write_run(&dir, &tables()).is_err());
+    assert!(dir.join("steps.parquet").is_file());
+    assert!(dir.join("runs.parquet").is_dir());
+    assert_eq!(
+        names_in(&dir),
+        [
+            "candidates.parquet",
+            "layers.parquet",
+            "runs.parquet",
+            "steps.parquet"
+        ]
+    );
+}
+
+#[test]
+fn read_parquet_errors_name_the_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = tmp.path().join("nope.parquet");
+    let err = read_parquet(&missing).unwrap_err();
+    assert!(format!("{err:#}").contains("nope.parquet"), "{err:#}");
+    let garbage = tmp.path().join("garbage.parquet");
+    std::fs::write(&garbage, b"this is not parquet").unwrap();
+    let err = read_parquet(&garbage).unwrap_err();
+    assert!(format!("{err:#}").contains("garbage.parquet"), "{err:#}");
+}
+
+fn at(secs: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(secs)
+}
+
+#[test]
+fn rfc3339_on_known_instants() {
+    assert_eq!(rfc3339(at(0)), "1970-01-01T00:00:00Z");
+    assert_eq!(rfc3339(at(951_782_400)), "2000-02-29T00:00:00Z");
+    assert_eq!(rfc3339(at(951_868_799)), "2000-02-29T23:59:59Z");
+    assert_eq!(rfc3339(at(951_868_800)), "2000-03-01T00:00:00Z");
+    assert_eq!(rfc3339(at(1_234_567_890)), "2009-02-13T23:31:30Z");
+    assert_eq!(rfc3339(at(1_704_067_199)), "2023-12-31T23:59:59Z");
+    assert_eq!(rfc3339(at(1_709_164_800)), "2024-02-29T00:00:00Z");
+    assert_eq!(rfc3339(at(4_102_444_800)), "2100-01-01T00:00:00Z");
+    assert_eq!(
+        rfc3339(at(4_107_542_400)),
+        "2100-03-01T00:00:00Z",
+        "2100 is no leap year"
+    );
+    // Sub-second parts are dropped, not rounded.
+    assert_eq!(
+        rfc3339(at(59) + Duration::from_millis(999)),
+        "1970-01-01T00:00:59Z"
+    );
+    // Before the epoch.
+    assert_eq!(
+        rfc3339(UNIX_EPOCH - Duration::from_secs(1)),
+        "1969-12-31T23:59:59Z"
+    );
+    assert_eq!(
+        rfc3339(UNIX_EPOCH - Duration::from_millis(500)),
+        "1969-12-31T23:59:59Z"
+    );
+}
+
+#[test]
+fn rfc3339_agrees_with_a_day_by_day_calendar() {
+    // Walk 1970-01-01 .. 2101-01-01 one day at a time with a naive calendar.
+    let leap = |y: i64| (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let mut days = 0u64;
+    for y in 1970..2101i64 {
+        for m in 1..=12u32 {
+            let len = match m {
+                2 if leap(y) => 29,
+                2 => 28,
+                4 | 6 | 9 | 11 => 30,
+                _ => 31,
+            };
+            for d in 1..=len {
+                let want = format!("{y:04}-{m:02}-{d:02}T12:34:56Z");
+                assert_eq!(rfc3339(at(days * 86_400 + 45_296)), want);
+                days += 1;
+            }
+        }
+    }
+}
+
+#[test]
+fn run_ids_are_utc_time_and_short_hash() {
+    assert_eq!(
+        new_run_id("0123456789abcdef", at(951_782_400)),
+        "20000229T000000Z-01234567"
+    );
+    assert_eq!(
+        new_run_id("DEADBEEFcafe", at(1_234_567_890)),
+        "20090213T233130Z-deadbeef"
+    );
+    assert_eq!(new_run_id("abc", at(0)), "19700101T000000Z-abc");
+    // Run ids of one manifest sort by start time.
+    let a = new_run_id("ff", at(1_000_000_000));
+    let b = new_run_id("ff", at(1_000_000_001));
+    assert!(a < b);
+}

@@ -1,0 +1,172 @@
+//! `mpq`: command-line entry point. Argument parsing and dispatch only; the work lives in the
+//! crates (runner, models, report).
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "mpq",
+    version,
+    about = "Greedy mixed-precision post-training quantization, reproduced"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run manifests (files, or directories of them): calibrate, search, write
+    /// results/<experiment>/<run_id>/*.parquet.
+    Run {
+        #[arg(required = true)]
+        manifests: Vec<PathBuf>,
+        /// Override a manifest key, e.g. --set search.beta=0.02 (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Check manifests (files or directories of them) without running them.
+    Validate {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+    },
+    /// Train an embedded model on the embedded dataset and save its weights.
+    Train {
+        /// resnet-tiny or mobilenet-tiny.
+        #[arg(long)]
+        arch: String,
+        /// Output safetensors file [default: experiments/embedded/weights/<arch>.safetensors].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[arg(long)]
+        epochs: Option<usize>,
+        #[arg(long)]
+        images_per_epoch: Option<usize>,
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Worker threads (0 = all cores).
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+    },
+    /// Summarise results/ into reports/summary.md.
+    Report {
+        #[arg(long, default_value = "results")]
+        results: PathBuf,
+        #[arg(long, default_value = "reports")]
+        out: PathBuf,
+    },
+    /// Micro-benchmarks.
+    Bench {
+        #[command(subcommand)]
+        what: BenchCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCmd {
+    /// Depthwise convolution: candle's grouped path against this project's fast paths.
+    Depthwise {
+        #[arg(long, default_value_t = 5)]
+        reps: usize,
+    },
+}
+
+fn main() -> ExitCode {
+    match dispatch(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mpq: {}", format!("{e:#}").replace('\n', " "));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> Result<()> {
+    match cli.cmd {
+        Cmd::Run {
+            manifests,
+            sets,
+            quiet,
+        } => {
+            // Every manifest is checked before the first one runs.
+            let files = mpq_runner::validate::collect_valid(&manifests, &sets)?;
+            for manifest in files {
+                let o = mpq_runner::run(
+                    &manifest,
+                    &mpq_runner::RunOptions {
+                        sets: sets.clone(),
+                        quiet,
+                    },
+                )?;
+                println!(
+                    "{}: {} layers, FP32 top-1 {:.2}%, W8A8 top-1 {:.2}%, {} evaluations in {:.1}s -> {}",
+                    manifest.display(),
+                    o.n_layers,
+                    100.0 * o.fp32_top1,
+                    100.0 * o.int8_top1,
+                    o.evals,
+                    o.wall_s,
+                    o.dir.display()
+                );
+            }
+            Ok(())
+        }
+        Cmd::Validate { paths, sets } => {
+            let n = mpq_runner::validate::collect_valid(&paths, &sets)?.len();
+            println!("{n} manifest(s) valid");
+            Ok(())
+        }
+        Cmd::Train {
+            arch,
+            out,
+            epochs,
+            images_per_epoch,
+            seed,
+            threads,
+        } => {
+            mpq_runner::run::set_threads(threads);
+            let a = mpq_models::Arch::by_name(&arch)
+                .filter(|a| mpq_models::Arch::EMBEDDED.contains(&a.name.as_str()))
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "--arch: {arch:?} is not an embedded model ({:?})",
+                        mpq_models::Arch::EMBEDDED
+                    )
+                })?;
+            let mut cfg = mpq_models::train::TrainConfig::default();
+            cfg.epochs = epochs.unwrap_or(cfg.epochs);
+            cfg.images_per_epoch = images_per_epoch.unwrap_or(cfg.images_per_epoch);
+            cfg.seed = seed.unwrap_or(cfg.seed);
+            let out = out.unwrap_or_else(|| {
+                PathBuf::from(format!("experiments/embedded/weights/{arch}.safetensors"))
+            });
+            let t = std::time::Instant::now();
+            let w = mpq_models::train::train(&a, &cfg, &mut |l| println!("{arch} {l}"))?;
+            mpq_models::weights::save_weights(&w, &out)?;
+            println!(
+                "{arch}: trained in {:.0}s -> {}",
+                t.elapsed().as_secs_f64(),
+                out.display()
+            );
+            Ok(())
+        }
+        Cmd::Report { results, out } => {
+            let p = mpq_report::write_report(&results, &out)?;
+            println!("wrote {}", p.display());
+            Ok(())
+        }
+        Cmd::Bench {
+            what: BenchCmd::Depthwise { reps },
+        } => {
+            print!("{}", mpq_models::bench::depthwise_markdown(reps)?);
+            Ok(())
+        }
+    }
+}
