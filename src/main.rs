@@ -30,6 +30,12 @@ enum Cmd {
         #[arg(long)]
         quiet: bool,
     },
+    /// Top-1 of a manifest's model in FP32, all at the high pair and all at the low pair.
+    Eval {
+        manifest: PathBuf,
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+    },
     /// Check manifests (files or directories of them) without running them.
     Validate {
         #[arg(required = true)]
@@ -116,6 +122,24 @@ fn dispatch(cli: Cli) -> Result<()> {
                     o.dir.display()
                 );
             }
+            Ok(())
+        }
+        Cmd::Eval { manifest, sets } => {
+            let r = mpq_runner::manifest::load(&manifest, &sets)?;
+            let (fp32, high, low) = mpq_runner::run::evaluate(&manifest, &sets)?;
+            let q = &r.manifest.quant;
+            println!(
+                "{}: {} on {} {} images: FP32 {:.2}%, all {} {:.2}%, all {} {:.2}%",
+                manifest.display(),
+                r.manifest.model.arch,
+                r.manifest.data.search_images,
+                r.manifest.data.search_split,
+                100.0 * fp32,
+                q.high,
+                100.0 * high,
+                q.pair,
+                100.0 * low
+            );
             Ok(())
         }
         Cmd::Validate { paths, sets } => {

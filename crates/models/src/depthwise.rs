@@ -3,7 +3,7 @@
 //!
 //! Two implementations, both exact to f32 rounding of the same sums:
 //! - [`depthwise_cpu`]: a direct kernel (one pass over each channel plane, planes in parallel
-//!   with rayon), used for inference on the CPU;
+//!   with rayon) with direct backward kernels, used on the CPU for inference and training;
 //! - [`depthwise_ops`]: shift-and-multiply-accumulate with candle tensor ops (k*k narrowed views
 //!   of the padded input times per-channel taps). It runs on any device and is differentiable,
 //!   so training and CUDA use it.
@@ -19,9 +19,9 @@ pub fn out_size(n: usize, k: usize, stride: usize, pad: usize) -> usize {
 }
 
 /// Depthwise convolution of `x` `[B, C, H, W]` with `w` `[C, 1, k, k]` (no bias), fastest path
-/// for the device; tensors that track gradients take the differentiable path.
+/// for the device (both are differentiable).
 pub fn depthwise(x: &Tensor, w: &Tensor, stride: usize, pad: usize) -> Result<Tensor> {
-    if x.device().is_cpu() && !x.track_op() && !w.track_op() {
+    if x.device().is_cpu() {
         depthwise_cpu(x, w, stride, pad)
     } else {
         depthwise_ops(x, w, stride, pad)
@@ -78,6 +78,7 @@ pub fn depthwise_ops(x: &Tensor, w: &Tensor, stride: usize, pad: usize) -> Resul
         .reshape((b, c, ho, wo))
 }
 
+#[derive(Clone, Copy)]
 struct DepthwiseCpu {
     stride: usize,
     pad: usize,
@@ -148,12 +149,100 @@ impl CustomOp2 for DepthwiseCpu {
             });
         Ok((CpuStorage::F32(out), Shape::from((b, c, ho, wo))))
     }
+
+    fn bwd(&self, x: &Tensor, w: &Tensor, _res: &Tensor, g: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let g = g.contiguous()?;
+        let gx = g.apply_op2_no_bwd(&w.contiguous()?, &GradInput { p: *self, x_shape: x.dims4()? })?;
+        let gw = x.contiguous()?.apply_op2_no_bwd(&g, &GradWeight { p: *self, k: w.dim(2)? })?;
+        Ok((Some(gx), Some(gw)))
+    }
 }
 
-/// The direct CPU kernel. Accumulation order per output: (ky, kx) ascending, as candle's path.
+/// Visit every (output position, tap) pair of one channel plane: `f(out_index, in_index, tap)`.
+#[inline]
+fn for_each_tap(h: usize, wd: usize, k: usize, s: usize, p: usize, ho: usize, wo: usize, mut f: impl FnMut(usize, usize, usize)) {
+    for ky in 0..k {
+        for oy in 0..ho {
+            let iy = (oy * s + ky) as isize - p as isize;
+            if iy < 0 || iy >= h as isize {
+                continue;
+            }
+            for kx in 0..k {
+                let lo = (p.saturating_sub(kx)).div_ceil(s);
+                let hi = ((wd + p).saturating_sub(kx).div_ceil(s)).min(wo);
+                for ox in lo..hi {
+                    f(oy * wo + ox, iy as usize * wd + ox * s + kx - p, ky * k + kx);
+                }
+            }
+        }
+    }
+}
+
+fn f32_slice<'a>(st: &'a CpuStorage, l: &Layout) -> Result<&'a [f32]> {
+    match (st, l.contiguous_offsets()) {
+        (CpuStorage::F32(v), Some((a, b))) => Ok(&v[a..b]),
+        _ => candle_core::bail!("depthwise kernels expect contiguous f32 tensors"),
+    }
+}
+
+/// Gradient of the input: scatter `grad_out * tap` back to the input positions.
+struct GradInput {
+    p: DepthwiseCpu,
+    x_shape: (usize, usize, usize, usize),
+}
+
+impl CustomOp2 for GradInput {
+    fn name(&self) -> &'static str {
+        "mpq-depthwise-grad-input"
+    }
+    fn cpu_fwd(&self, gs: &CpuStorage, gl: &Layout, ws: &CpuStorage, wl: &Layout) -> Result<(CpuStorage, Shape)> {
+        let (g, w) = (f32_slice(gs, gl)?, f32_slice(ws, wl)?);
+        let (b, c, h, wd) = self.x_shape;
+        let k = wl.shape().dims4()?.2;
+        let (ho, wo) = (gl.shape().dims4()?.2, gl.shape().dims4()?.3);
+        let (s, p) = (self.p.stride, self.p.pad);
+        let mut out = vec![0f32; b * c * h * wd];
+        out.par_chunks_mut(h * wd).enumerate().for_each(|(plane, o)| {
+            let gp = &g[plane * ho * wo..(plane + 1) * ho * wo];
+            let taps = &w[(plane % c) * k * k..(plane % c + 1) * k * k];
+            for_each_tap(h, wd, k, s, p, ho, wo, |oi, ii, t| o[ii] += gp[oi] * taps[t]);
+        });
+        Ok((CpuStorage::F32(out), Shape::from((b, c, h, wd))))
+    }
+}
+
+/// Gradient of the taps: correlate input and `grad_out`, summed over the batch.
+struct GradWeight {
+    p: DepthwiseCpu,
+    k: usize,
+}
+
+impl CustomOp2 for GradWeight {
+    fn name(&self) -> &'static str {
+        "mpq-depthwise-grad-weight"
+    }
+    fn cpu_fwd(&self, xs: &CpuStorage, xl: &Layout, gs: &CpuStorage, gl: &Layout) -> Result<(CpuStorage, Shape)> {
+        let (x, g) = (f32_slice(xs, xl)?, f32_slice(gs, gl)?);
+        let (b, c, h, wd) = xl.shape().dims4()?;
+        let (ho, wo) = (gl.shape().dims4()?.2, gl.shape().dims4()?.3);
+        let (k, s, p) = (self.k, self.p.stride, self.p.pad);
+        let mut out = vec![0f32; c * k * k];
+        out.par_chunks_mut(k * k).enumerate().for_each(|(ch, o)| {
+            for n in 0..b {
+                let plane = n * c + ch;
+                let xp = &x[plane * h * wd..(plane + 1) * h * wd];
+                let gp = &g[plane * ho * wo..(plane + 1) * ho * wo];
+                for_each_tap(h, wd, k, s, p, ho, wo, |oi, ii, t| o[t] += gp[oi] * xp[ii]);
+            }
+        });
+        Ok((CpuStorage::F32(out), Shape::from((c, 1, k, k))))
+    }
+}
+
+/// The direct CPU kernel (with its backward, also direct kernels).
 pub fn depthwise_cpu(x: &Tensor, w: &Tensor, stride: usize, pad: usize) -> Result<Tensor> {
     x.contiguous()?
-        .apply_op2_no_bwd(&w.contiguous()?, &DepthwiseCpu { stride, pad })
+        .apply_op2(&w.contiguous()?, DepthwiseCpu { stride, pad })
 }
 
 #[cfg(test)]
@@ -210,20 +299,22 @@ mod tests {
     }
 
     #[test]
-    fn ops_path_is_differentiable() {
+    fn gradients_of_both_fast_paths_equal_candle_grouped_conv() {
         let mut r = Rng::new(4);
-        let x = candle_core::Var::from_tensor(&rand(&[1, 2, 5, 5], &mut r)).unwrap();
-        let w = candle_core::Var::from_tensor(&rand(&[2, 1, 3, 3], &mut r)).unwrap();
-        let y = depthwise(x.as_tensor(), w.as_tensor(), 2, 1).unwrap();
-        let g = y.sum_all().unwrap().backward().unwrap();
-        let gw = g.get(w.as_tensor()).unwrap();
-        // d(sum y)/dw[c, ky, kx] = sum of the inputs that tap touches.
-        let gref = depthwise_candle(x.as_tensor(), w.as_tensor(), 2, 1)
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .backward()
-            .unwrap();
-        assert!(max_diff(gw, gref.get(w.as_tensor()).unwrap()) < 1e-5);
+        for &(h, s, p) in &[(5, 2, 1), (6, 1, 1), (7, 2, 1), (6, 1, 0)] {
+            let x = candle_core::Var::from_tensor(&rand(&[2, 3, h, h], &mut r)).unwrap();
+            let w = candle_core::Var::from_tensor(&rand(&[3, 1, 3, 3], &mut r)).unwrap();
+            let grads = |f: fn(&Tensor, &Tensor, usize, usize) -> Result<Tensor>| {
+                // sum(y^2): the output gradient differs per position.
+                let g = f(x.as_tensor(), w.as_tensor(), s, p).unwrap().sqr().unwrap().sum_all().unwrap().backward().unwrap();
+                (g.get(x.as_tensor()).unwrap().clone(), g.get(w.as_tensor()).unwrap().clone())
+            };
+            let (rx, rw) = grads(depthwise_candle);
+            for (name, f) in [("cpu", depthwise_cpu as fn(&Tensor, &Tensor, usize, usize) -> Result<Tensor>), ("ops", depthwise_ops)] {
+                let (gx, gw) = grads(f);
+                assert!(max_diff(&gx, &rx) < 1e-4, "{name} grad x, h{h} s{s} p{p}");
+                assert!(max_diff(&gw, &rw) < 1e-3, "{name} grad w, h{h} s{s} p{p}");
+            }
+        }
     }
 }

@@ -4,7 +4,7 @@
 //! (initialisation, data, order) comes from the project's seeded generator, so a seed and a
 //! thread count reproduce the weights.
 use crate::arch::{Arch, LayerKind, LayerRunner};
-use crate::depthwise::depthwise_ops;
+use crate::depthwise::depthwise;
 use crate::qmodel::{apply_layer, Precision, QuantModel};
 use crate::unfold::conv2d_unfold;
 use crate::weights::BN_EPS;
@@ -136,7 +136,7 @@ impl LayerRunner for TrainRunner<'_> {
             .map(|v| v.as_tensor());
         let y = match l.kind {
             LayerKind::Depthwise => {
-                let y = depthwise_ops(x, w, l.stride, l.padding)?;
+                let y = depthwise(x, w, l.stride, l.padding)?;
                 match b {
                     Some(b) => y.broadcast_add(&b.reshape((1, (), 1, 1))?)?,
                     None => y,
@@ -245,4 +245,40 @@ pub fn train(
         ));
     }
     Ok(p.tensors())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn training_is_reproducible_from_its_seed() {
+        let arch = crate::arch::mobilenet_tiny();
+        let cfg = TrainConfig {
+            epochs: 1,
+            images_per_epoch: 96,
+            batch_size: 32,
+            eval_images: 10,
+            ..TrainConfig::default()
+        };
+        let a = train(&arch, &cfg, &mut |_| {}).unwrap();
+        let b = train(&arch, &cfg, &mut |_| {}).unwrap();
+        let c = train(&arch, &TrainConfig { seed: 1, ..cfg }, &mut |_| {}).unwrap();
+        assert_eq!(a.len(), b.len());
+        let mut differs = false;
+        for (k, t) in &a {
+            let x = t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            assert_eq!(x, b[k].flatten_all().unwrap().to_vec1::<f32>().unwrap(), "{k}");
+            differs |= x != c[k].flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        }
+        assert!(differs, "another seed gives other weights");
+        // Training moved the weights and the running statistics.
+        let init = Params::init(&arch, 0, &Device::Cpu).unwrap().tensors();
+        for k in ["features.0.0.weight", "features.0.1.running_mean"] {
+            assert_ne!(
+                a[k].flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+                init[k].flatten_all().unwrap().to_vec1::<f32>().unwrap()
+            );
+        }
+    }
 }

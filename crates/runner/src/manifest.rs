@@ -403,11 +403,9 @@ pub fn load_with_env(
         let mut key = e.path.join(".");
         let message = match &e.kind {
             figment::error::Kind::UnknownField(f, expected) => {
-                key = if key.is_empty() {
-                    f.clone()
-                } else {
-                    format!("{key}.{f}")
-                };
+                if e.path.last() != Some(f) {
+                    key = if key.is_empty() { f.clone() } else { format!("{key}.{f}") };
+                }
                 format!("unknown key (expected one of: {})", expected.join(", "))
             }
             k => k.to_string(),

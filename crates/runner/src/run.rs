@@ -141,41 +141,71 @@ fn split(name: &str) -> Result<Split> {
     Split::parse(name).ok_or_else(|| anyhow::anyhow!("unknown split {name:?}"))
 }
 
-/// Run a manifest to the end and write its tables.
-pub fn run(path: &Path, opts: &RunOptions) -> Result<RunOutcome> {
-    let Prepared {
-        resolved,
-        arch,
-        device,
-        weights,
-    } = prepare(path, &opts.sets)?;
-    let m = &resolved.manifest;
-    let started = SystemTime::now();
-    let t0 = Instant::now();
-    let low = BitPair::new(m.quant.pair.w, m.quant.pair.a)?;
-    let high = BitPair::new(m.quant.high.w, m.quant.high.a)?;
+/// A calibrated model and its search images.
+struct Calibrated {
+    model: QuantModel,
+    search: Vec<Batch>,
+    low: BitPair,
+    high: BitPair,
+    fp32_top1: f64,
+    int8_top1: f64,
+}
 
+fn calibrate(p: &Prepared) -> Result<Calibrated> {
+    let m = &p.resolved.manifest;
+    let (low, high) = (m.quant.pair, m.quant.high);
     let synth = SynthConfig {
         seed: m.data.seed,
         ..SynthConfig::default()
     };
     let bs = m.runtime.batch_size;
-    let calib = generate(&synth, split(&m.data.calib_split)?, 0, m.data.calib_images)
-        .batches(bs, &device)?;
-    let search = generate(
-        &synth,
-        split(&m.data.search_split)?,
-        0,
-        m.data.search_images,
-    )
-    .batches(bs, &device)?;
-
-    let mut model = QuantModel::new(arch.clone(), weights, &device)?;
+    let images = |s: &str, n: usize| -> Result<Vec<Batch>> {
+        Ok(generate(&synth, split(s)?, 0, n).batches(bs, &p.device)?)
+    };
+    let calib = images(&m.data.calib_split, m.data.calib_images)?;
+    let search = images(&m.data.search_split, m.data.search_images)?;
+    let mut model = QuantModel::new(p.arch.clone(), p.weights.clone(), &p.device)?;
     let fp32_top1 = model.accuracy(&search, Precision::Fp32)?;
     model.prepare(&[high, low], &calib)?;
-    let n = model.n_layers();
-    model.set_config(&vec![high; n]);
+    model.set_config(&vec![high; model.n_layers()]);
     let int8_top1 = model.accuracy(&search, Precision::Quantized)?;
+    Ok(Calibrated {
+        model,
+        search,
+        low,
+        high,
+        fp32_top1,
+        int8_top1,
+    })
+}
+
+/// Top-1 of the FP32 model, of every layer at the high pair and of every layer at the low
+/// pair, on the manifest's search images (`mpq eval`).
+pub fn evaluate(path: &Path, sets: &[String]) -> Result<(f64, f64, f64)> {
+    let p = prepare(path, sets)?;
+    let mut c = calibrate(&p)?;
+    let n = c.model.n_layers();
+    c.model.set_config(&vec![c.low; n]);
+    let low_top1 = c.model.accuracy(&c.search, Precision::Quantized)?;
+    Ok((c.fp32_top1, c.int8_top1, low_top1))
+}
+
+/// Run a manifest to the end and write its tables.
+pub fn run(path: &Path, opts: &RunOptions) -> Result<RunOutcome> {
+    let prepared = prepare(path, &opts.sets)?;
+    let started = SystemTime::now();
+    let t0 = Instant::now();
+    let Calibrated {
+        mut model,
+        search,
+        low,
+        high,
+        fp32_top1,
+        int8_top1,
+    } = calibrate(&prepared)?;
+    let Prepared { resolved, arch, .. } = prepared;
+    let m = &resolved.manifest;
+    let n = model.n_layers();
 
     let strategy = match m.search.strategy {
         StrategyName::Greedy => Strategy::Greedy {
