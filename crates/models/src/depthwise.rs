@@ -150,17 +150,57 @@ impl CustomOp2 for DepthwiseCpu {
         Ok((CpuStorage::F32(out), Shape::from((b, c, ho, wo))))
     }
 
-    fn bwd(&self, x: &Tensor, w: &Tensor, _res: &Tensor, g: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _res: &Tensor,
+        g: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let g = g.contiguous()?;
-        let gx = g.apply_op2_no_bwd(&w.contiguous()?, &GradInput { p: *self, x_shape: x.dims4()? })?;
-        let gw = x.contiguous()?.apply_op2_no_bwd(&g, &GradWeight { p: *self, k: w.dim(2)? })?;
+        let gx = g.apply_op2_no_bwd(
+            &w.contiguous()?,
+            &GradInput {
+                p: *self,
+                x_shape: x.dims4()?,
+            },
+        )?;
+        let gw = x.contiguous()?.apply_op2_no_bwd(
+            &g,
+            &GradWeight {
+                p: *self,
+                k: w.dim(2)?,
+            },
+        )?;
         Ok((Some(gx), Some(gw)))
     }
 }
 
+/// Geometry of one channel plane: input `h x wd`, kernel `k`, stride `s`, padding `p`, output
+/// `ho x wo`.
+#[derive(Clone, Copy)]
+struct Plane {
+    h: usize,
+    wd: usize,
+    k: usize,
+    s: usize,
+    p: usize,
+    ho: usize,
+    wo: usize,
+}
+
 /// Visit every (output position, tap) pair of one channel plane: `f(out_index, in_index, tap)`.
 #[inline]
-fn for_each_tap(h: usize, wd: usize, k: usize, s: usize, p: usize, ho: usize, wo: usize, mut f: impl FnMut(usize, usize, usize)) {
+fn for_each_tap(g: Plane, mut f: impl FnMut(usize, usize, usize)) {
+    let Plane {
+        h,
+        wd,
+        k,
+        s,
+        p,
+        ho,
+        wo,
+    } = g;
     for ky in 0..k {
         for oy in 0..ho {
             let iy = (oy * s + ky) as isize - p as isize;
@@ -171,7 +211,11 @@ fn for_each_tap(h: usize, wd: usize, k: usize, s: usize, p: usize, ho: usize, wo
                 let lo = (p.saturating_sub(kx)).div_ceil(s);
                 let hi = ((wd + p).saturating_sub(kx).div_ceil(s)).min(wo);
                 for ox in lo..hi {
-                    f(oy * wo + ox, iy as usize * wd + ox * s + kx - p, ky * k + kx);
+                    f(
+                        oy * wo + ox,
+                        iy as usize * wd + ox * s + kx - p,
+                        ky * k + kx,
+                    );
                 }
             }
         }
@@ -195,18 +239,37 @@ impl CustomOp2 for GradInput {
     fn name(&self) -> &'static str {
         "mpq-depthwise-grad-input"
     }
-    fn cpu_fwd(&self, gs: &CpuStorage, gl: &Layout, ws: &CpuStorage, wl: &Layout) -> Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        gs: &CpuStorage,
+        gl: &Layout,
+        ws: &CpuStorage,
+        wl: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
         let (g, w) = (f32_slice(gs, gl)?, f32_slice(ws, wl)?);
         let (b, c, h, wd) = self.x_shape;
         let k = wl.shape().dims4()?.2;
         let (ho, wo) = (gl.shape().dims4()?.2, gl.shape().dims4()?.3);
         let (s, p) = (self.p.stride, self.p.pad);
         let mut out = vec![0f32; b * c * h * wd];
-        out.par_chunks_mut(h * wd).enumerate().for_each(|(plane, o)| {
-            let gp = &g[plane * ho * wo..(plane + 1) * ho * wo];
-            let taps = &w[(plane % c) * k * k..(plane % c + 1) * k * k];
-            for_each_tap(h, wd, k, s, p, ho, wo, |oi, ii, t| o[ii] += gp[oi] * taps[t]);
-        });
+        out.par_chunks_mut(h * wd)
+            .enumerate()
+            .for_each(|(plane, o)| {
+                let gp = &g[plane * ho * wo..(plane + 1) * ho * wo];
+                let taps = &w[(plane % c) * k * k..(plane % c + 1) * k * k];
+                for_each_tap(
+                    Plane {
+                        h,
+                        wd,
+                        k,
+                        s,
+                        p,
+                        ho,
+                        wo,
+                    },
+                    |oi, ii, t| o[ii] += gp[oi] * taps[t],
+                );
+            });
         Ok((CpuStorage::F32(out), Shape::from((b, c, h, wd))))
     }
 }
@@ -221,7 +284,13 @@ impl CustomOp2 for GradWeight {
     fn name(&self) -> &'static str {
         "mpq-depthwise-grad-weight"
     }
-    fn cpu_fwd(&self, xs: &CpuStorage, xl: &Layout, gs: &CpuStorage, gl: &Layout) -> Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        xs: &CpuStorage,
+        xl: &Layout,
+        gs: &CpuStorage,
+        gl: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
         let (x, g) = (f32_slice(xs, xl)?, f32_slice(gs, gl)?);
         let (b, c, h, wd) = xl.shape().dims4()?;
         let (ho, wo) = (gl.shape().dims4()?.2, gl.shape().dims4()?.3);
@@ -232,7 +301,18 @@ impl CustomOp2 for GradWeight {
                 let plane = n * c + ch;
                 let xp = &x[plane * h * wd..(plane + 1) * h * wd];
                 let gp = &g[plane * ho * wo..(plane + 1) * ho * wo];
-                for_each_tap(h, wd, k, s, p, ho, wo, |oi, ii, t| o[t] += gp[oi] * xp[ii]);
+                for_each_tap(
+                    Plane {
+                        h,
+                        wd,
+                        k,
+                        s,
+                        p,
+                        ho,
+                        wo,
+                    },
+                    |oi, ii, t| o[t] += gp[oi] * xp[ii],
+                );
             }
         });
         Ok((CpuStorage::F32(out), Shape::from((c, 1, k, k))))
@@ -306,11 +386,27 @@ mod tests {
             let w = candle_core::Var::from_tensor(&rand(&[3, 1, 3, 3], &mut r)).unwrap();
             let grads = |f: fn(&Tensor, &Tensor, usize, usize) -> Result<Tensor>| {
                 // sum(y^2): the output gradient differs per position.
-                let g = f(x.as_tensor(), w.as_tensor(), s, p).unwrap().sqr().unwrap().sum_all().unwrap().backward().unwrap();
-                (g.get(x.as_tensor()).unwrap().clone(), g.get(w.as_tensor()).unwrap().clone())
+                let g = f(x.as_tensor(), w.as_tensor(), s, p)
+                    .unwrap()
+                    .sqr()
+                    .unwrap()
+                    .sum_all()
+                    .unwrap()
+                    .backward()
+                    .unwrap();
+                (
+                    g.get(x.as_tensor()).unwrap().clone(),
+                    g.get(w.as_tensor()).unwrap().clone(),
+                )
             };
             let (rx, rw) = grads(depthwise_candle);
-            for (name, f) in [("cpu", depthwise_cpu as fn(&Tensor, &Tensor, usize, usize) -> Result<Tensor>), ("ops", depthwise_ops)] {
+            for (name, f) in [
+                (
+                    "cpu",
+                    depthwise_cpu as fn(&Tensor, &Tensor, usize, usize) -> Result<Tensor>,
+                ),
+                ("ops", depthwise_ops),
+            ] {
                 let (gx, gw) = grads(f);
                 assert!(max_diff(&gx, &rx) < 1e-4, "{name} grad x, h{h} s{s} p{p}");
                 assert!(max_diff(&gw, &rw) < 1e-3, "{name} grad w, h{h} s{s} p{p}");

@@ -104,9 +104,9 @@ impl QuantModel {
         let n = self.n_layers();
         for (i, l) in self.folded.iter().enumerate() {
             for p in pairs {
-                if !self.weights_q[i].contains_key(&p.w) {
-                    let q = quantize_weight_tensor(&l.0, p.w)?;
-                    self.weights_q[i].insert(p.w, q);
+                if let std::collections::btree_map::Entry::Vacant(e) = self.weights_q[i].entry(p.w)
+                {
+                    e.insert(quantize_weight_tensor(&l.0, p.w)?);
                 }
             }
         }

@@ -268,7 +268,11 @@ mod tests {
         let mut differs = false;
         for (k, t) in &a {
             let x = t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-            assert_eq!(x, b[k].flatten_all().unwrap().to_vec1::<f32>().unwrap(), "{k}");
+            assert_eq!(
+                x,
+                b[k].flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+                "{k}"
+            );
             differs |= x != c[k].flatten_all().unwrap().to_vec1::<f32>().unwrap();
         }
         assert!(differs, "another seed gives other weights");

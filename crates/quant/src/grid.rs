@@ -42,7 +42,8 @@ impl Grid {
     /// `None` when `max == min` (a constant tensor is left unchanged) or when the step is not
     /// a normal f32 (a range so narrow it cannot be gridded).
     pub fn min_max(min: f32, max: f32, bits: u8) -> Option<Grid> {
-        if !(max > min) {
+        // Also rejects NaN extremes.
+        if max.partial_cmp(&min) != Some(std::cmp::Ordering::Greater) {
             return None;
         }
         let x = (max as f64 - min as f64) / levels(bits) as f64;
@@ -89,7 +90,7 @@ pub fn quantize_slice(xs: &mut [f32], g: &Grid) {
 /// A channel whose max equals its min is left unchanged (spec convention).
 pub fn quantize_weights_per_channel(w: &[f32], out_channels: usize, bits: u8) -> Vec<f32> {
     assert!(
-        out_channels > 0 && w.len() % out_channels == 0,
+        out_channels > 0 && w.len().is_multiple_of(out_channels),
         "weight shape"
     );
     let mut out = w.to_vec();

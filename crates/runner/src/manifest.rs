@@ -19,7 +19,7 @@ pub const KNOWN_DATASETS: &[&str] = &["embedded"];
 /// Splits of the embedded dataset.
 pub const KNOWN_SPLITS: &[&str] = &["train", "calibration", "search", "test"];
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct ExperimentSection {
     pub name: String,
@@ -104,15 +104,6 @@ pub struct Manifest {
     pub runtime: RuntimeSection,
 }
 
-impl Default for ExperimentSection {
-    fn default() -> Self {
-        ExperimentSection {
-            name: String::new(),
-            seed: 0,
-            description: String::new(),
-        }
-    }
-}
 impl Default for ModelSection {
     fn default() -> Self {
         ModelSection {
@@ -404,7 +395,11 @@ pub fn load_with_env(
         let message = match &e.kind {
             figment::error::Kind::UnknownField(f, expected) => {
                 if e.path.last() != Some(f) {
-                    key = if key.is_empty() { f.clone() } else { format!("{key}.{f}") };
+                    key = if key.is_empty() {
+                        f.clone()
+                    } else {
+                        format!("{key}.{f}")
+                    };
                 }
                 format!("unknown key (expected one of: {})", expected.join(", "))
             }
