@@ -164,7 +164,7 @@ fn dispatch(cli: Cli) -> Result<()> {
                         mpq_models::Arch::EMBEDDED
                     )
                 })?;
-            let mut cfg = mpq_models::train::TrainConfig::default();
+            let mut cfg = mpq_models::train::TrainConfig::for_arch(&arch);
             cfg.epochs = epochs.unwrap_or(cfg.epochs);
             cfg.images_per_epoch = images_per_epoch.unwrap_or(cfg.images_per_epoch);
             cfg.seed = seed.unwrap_or(cfg.seed);

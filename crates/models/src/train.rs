@@ -43,6 +43,20 @@ impl Default for TrainConfig {
     }
 }
 
+impl TrainConfig {
+    /// The configuration the committed embedded weights were trained with: the depthwise
+    /// network learns more slowly and gets more epochs.
+    pub fn for_arch(arch: &str) -> TrainConfig {
+        match arch {
+            "mobilenet-tiny" => TrainConfig {
+                epochs: 10,
+                ..TrainConfig::default()
+            },
+            _ => TrainConfig::default(),
+        }
+    }
+}
+
 const BN_MOMENTUM: f64 = 0.1;
 
 /// Parameters being trained, in the architecture's tensor names.

@@ -20,7 +20,7 @@ use std::time::{Instant, SystemTime};
 pub struct RunOptions {
     /// `--set key=value` overrides.
     pub sets: Vec<String>,
-    /// No progress bar and no summary line.
+    /// No progress bar.
     pub quiet: bool,
 }
 

@@ -1,32 +1,57 @@
-//! Search strategies over an [`Evaluator`] (the accuracy of a configuration), as pinned down by
-//! spec sections 4, 5 and 7: the paper's greedy search (Algorithm 1, fixed or automatic beta)
-//! and one-shot ordering by step-1 sensitivities.
+//! Search strategies for mixed-precision post-training quantization, as pinned down by
+//! `shared/spec/quantization.md` sections 3, 4, 5 and 7: the paper's greedy search (Tsuji et al.
+//! 2021, Algorithm 1, with a fixed or an automatic beta) and the one-shot ordering by step-1
+//! sensitivities (Wu et al. 2020, as the paper extends it).
 //!
-//! Pure: no candle, no polars, no files. A strategy can be tested against a hand-written set
-//! function in microseconds, and the runner plugs a quantized network in as the evaluator.
-use std::time::Instant;
+//! This crate exists so that the search logic (which sets are evaluated, in which order, how
+//! ties break, what is recorded, how many evaluations it costs) lives apart from the expensive
+//! part. It is pure: no candle, no polars, no files. A strategy sees the network only through an
+//! [`Evaluator`] (the top-1 accuracy of a configuration), so it can be tested against
+//! hand-written set functions in microseconds, and the runner plugs a quantized network in.
+//!
+//! Layout: [`mod@objective`] holds eq. 2 and the automatic beta; `greedy` and `one_shot` hold the
+//! two strategies; `state` holds the bookkeeping they share (the current set, the cumulative
+//! evaluation count, the recorded steps and candidates).
 
-/// Accuracy of a configuration. `low[i] == true` means layer i is at the lower bit pair.
+mod greedy;
+pub mod objective;
+mod one_shot;
+mod state;
+
+pub use objective::{auto_beta, objective, AutoBetaError};
+
+use state::Search;
+
+/// Accuracy of a configuration. `low[i] == true` means layer i is at the lower bit pair; the
+/// others are at the baseline (W8A8). `low.len()` is always the number of layers N.
 pub trait Evaluator {
     type Error: std::error::Error + Send + Sync + 'static;
-    /// Top-1 accuracy as a fraction in [0, 1].
+    /// Top-1 accuracy as a fraction in [0, 1]. Anything else (NaN, a percentage) stops the
+    /// search with [`SearchError::InvalidAccuracy`].
     fn accuracy(&mut self, low: &[bool]) -> Result<f64, Self::Error>;
 }
 
+/// The exponent of eq. 2.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Beta {
+    /// A given beta, finite and >= 0. 0 means accuracy alone.
     Fixed(f64),
-    /// Paper sec. 4.1: equalise the min/max ratios of both factors of eq. 2 over step 1.
+    /// Paper sec. 4.1: computed from step 1's accuracies so that the min/max ratios of both
+    /// factors of eq. 2 are equal (see [`auto_beta`]); it already applies to step 1's choice.
     Auto,
 }
 
+/// Which search to run.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Strategy {
+    /// Algorithm 1: N(N+1)/2 evaluations.
     Greedy { beta: Beta },
+    /// Order layers once by their single-layer accuracy: 2N-1 evaluations. Beta does not enter.
     OneShot,
 }
 
 impl Strategy {
+    /// The name used in result tables: `"greedy"` or `"one-shot"`.
     pub fn name(&self) -> &'static str {
         match self {
             Strategy::Greedy { .. } => "greedy",
@@ -35,25 +60,37 @@ impl Strategy {
     }
 }
 
-/// The layers: `layer_params[i]` = n_i, weight elements of layer i. N = its length.
+/// The layers: `layer_params[i]` = n_i, the weight element count of layer i (bias excluded).
+/// N = its length; the index is the tie-breaker everywhere.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Problem {
     pub layer_params: Vec<u64>,
 }
 
-/// One step of a search: `S_k` and its accuracy.
+impl Problem {
+    /// N, the number of quantizable layers.
+    pub fn n_layers(&self) -> usize {
+        self.layer_params.len()
+    }
+}
+
+/// One step of a search: `S_k` and its accuracy. Step 0 is the empty set (all layers at the
+/// baseline pair).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Step {
     pub step: usize,
-    /// The layer added at this step (`None` at step 0, all layers at the high pair).
+    /// The layer added at this step (`None` at step 0).
     pub layer_index: Option<usize>,
+    /// `acc(S_k)`.
     pub top1: f64,
-    /// `f(S_k)`; `None` where it is undefined (step 0 with beta > 0).
+    /// `f(S_k)` with the run's beta (accuracy alone for one-shot); `None` where it is undefined
+    /// (step 0 with beta > 0, since ln 0 is undefined).
     pub objective: Option<f64>,
+    /// `params(S_k)`, the sum of n_i over S_k.
     pub params_low: u64,
-    /// Evaluations spent so far (step 0's is not counted).
+    /// Evaluations spent so far, this step's included (step 0's evaluation is not counted).
     pub evals: usize,
-    /// Seconds since the search started.
+    /// Seconds since the search started (step 0's evaluation included).
     pub elapsed_s: f64,
 }
 
@@ -63,23 +100,35 @@ pub struct Candidate {
     pub step: usize,
     pub layer_index: usize,
     pub top1: f64,
+    /// Its eq. 2 value with the run's beta (accuracy alone for one-shot).
     pub objective: Option<f64>,
 }
 
+/// Everything a search records (spec sec. 5, the part a search knows).
 #[derive(Clone, Debug, PartialEq)]
 pub struct SearchResult {
     pub strategy: Strategy,
-    /// The beta actually used (automatic beta resolved; 0 for one-shot).
+    /// The beta actually used: the fixed one, the resolved automatic one, 0 for one-shot.
     pub beta: f64,
-    /// Steps 0..=N.
+    /// Steps 0..=N, N+1 rows.
     pub steps: Vec<Step>,
+    /// Every evaluation of steps 1..=N in the order made (greedy: N(N+1)/2 rows; one-shot: the
+    /// N step-1 rows, then one per step 2..=N).
     pub candidates: Vec<Candidate>,
 }
 
-/// Where a search is, for progress displays.
+impl SearchResult {
+    /// The layers in the order they were moved to the lower pair (steps 1..=N).
+    pub fn order(&self) -> Vec<usize> {
+        self.steps.iter().filter_map(|s| s.layer_index).collect()
+    }
+}
+
+/// Where a search is, for progress displays. Sent after each counted evaluation.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Progress {
     pub step: usize,
+    /// N.
     pub n_steps: usize,
     /// 1-based within the step.
     pub candidate: usize,
@@ -88,61 +137,48 @@ pub struct Progress {
     pub evals_total: usize,
 }
 
-/// Hooks for progress bars and logs.
+/// Hooks for progress bars and logs. `on_eval` follows every counted evaluation; `on_step`
+/// receives each step's final row, in step order. With [`Beta::Auto`], step 0's objective
+/// depends on the beta that step 1's evaluations resolve, so its `on_step` comes only then
+/// (just before step 1's).
 pub trait Observer {
     fn on_eval(&mut self, _p: &Progress) {}
     fn on_step(&mut self, _s: &Step) {}
 }
 
+/// An observer that ignores everything.
 pub struct NoObserver;
 impl Observer for NoObserver {}
 
+/// Why a search stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum SearchError<E> {
+    /// The evaluator failed; the search stops at once.
     #[error(transparent)]
     Eval(E),
+    /// A fixed beta that is negative, NaN or infinite (checked before any evaluation).
     #[error("beta must be a finite number >= 0, got {0}")]
     BadBeta(f64),
-    #[error("automatic beta is undefined: {0}")]
-    AutoBetaUndefined(String),
+    /// Automatic beta cannot be computed (spec sec. 7: e.g. a step-1 accuracy of 0).
+    #[error("automatic beta is undefined: {source}")]
+    AutoBetaUndefined { source: AutoBetaError },
+    /// The evaluator returned something that is not a fraction in [0, 1].
+    #[error(
+        "the evaluator returned top-1 {value} at step {step} (layer {layer_index:?}); \
+         expected a fraction in [0, 1]"
+    )]
+    InvalidAccuracy {
+        step: usize,
+        layer_index: Option<usize>,
+        value: f64,
+    },
+    /// N = 0.
     #[error("the problem has no layers")]
     Empty,
 }
 
-/// Eq. 2: `acc * (ln params)^beta`. With beta = 0 it is the accuracy itself; `None` where
-/// `ln 0` would be needed.
-pub fn objective(top1: f64, params_low: u64, beta: f64) -> Option<f64> {
-    if beta == 0.0 {
-        return Some(top1);
-    }
-    if params_low == 0 {
-        return None;
-    }
-    Some(top1 * (params_low as f64).ln().powf(beta))
-}
-
-/// Automatic beta (paper sec. 4.1, spec sec. 4 and 7) from step-1 accuracies `a_j` and
-/// `p_j = ln n_j`: `ln(min a / max a) / ln(min p / max p)`, 0 if either ratio is 1.
-pub fn auto_beta(step1_acc: &[f64], layer_params: &[u64]) -> Result<f64, String> {
-    if step1_acc.iter().any(|&a| a <= 0.0) {
-        return Err("a step-1 accuracy is 0".into());
-    }
-    if layer_params.iter().any(|&n| n < 2) {
-        return Err("a layer has fewer than 2 weights (ln n_j <= 0)".into());
-    }
-    let amin = step1_acc.iter().cloned().fold(f64::INFINITY, f64::min);
-    let amax = step1_acc.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-    let p: Vec<f64> = layer_params.iter().map(|&n| (n as f64).ln()).collect();
-    let pmin = p.iter().cloned().fold(f64::INFINITY, f64::min);
-    let pmax = p.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-    let (ra, rp) = (amin / amax, pmin / pmax);
-    if ra == 1.0 || rp == 1.0 {
-        return Ok(0.0);
-    }
-    Ok(ra.ln() / rp.ln())
-}
-
-/// Evaluations a strategy spends on N layers (step 0 not counted).
+/// Evaluations a strategy spends on N layers (step 0 not counted): N(N+1)/2 for greedy,
+/// N + (N-1) for one-shot.
 pub fn evals_total(strategy: Strategy, n: usize) -> usize {
     match strategy {
         Strategy::Greedy { .. } => n * (n + 1) / 2,
@@ -150,208 +186,46 @@ pub fn evals_total(strategy: Strategy, n: usize) -> usize {
     }
 }
 
-/// Run `strategy` on `problem`.
+/// Run `strategy` on `problem`. Step 0 is evaluated first (not counted), then steps 1..=N.
+/// Settings are checked before any evaluation; an evaluator error stops the search at once.
 pub fn run<E: Evaluator>(
     strategy: Strategy,
     problem: &Problem,
     eval: &mut E,
     obs: &mut dyn Observer,
 ) -> Result<SearchResult, SearchError<E::Error>> {
-    let n = problem.layer_params.len();
+    let n = problem.n_layers();
     if n == 0 {
         return Err(SearchError::Empty);
     }
-    if let Strategy::Greedy {
-        beta: Beta::Fixed(b),
-    } = strategy
-    {
-        if !(b.is_finite() && b >= 0.0) {
-            return Err(SearchError::BadBeta(b));
+    match strategy {
+        Strategy::Greedy {
+            beta: Beta::Fixed(b),
+        } if !(b.is_finite() && b >= 0.0) => return Err(SearchError::BadBeta(b)),
+        // Layer sizes alone can make automatic beta undefined: say so before spending N evals.
+        Strategy::Greedy { beta: Beta::Auto } => {
+            objective::check_auto_params(&problem.layer_params)
+                .map_err(|source| SearchError::AutoBetaUndefined { source })?;
         }
+        _ => {}
     }
-    let mut s = Search {
-        n,
-        params: &problem.layer_params,
-        low: vec![false; n],
-        params_low: 0,
-        evals: 0,
-        evals_total: evals_total(strategy, n),
-        start: Instant::now(),
-        steps: vec![],
-        candidates: vec![],
-    };
-    let top0 = eval.accuracy(&s.low).map_err(SearchError::Eval)?;
+    let mut s = Search::new(&problem.layer_params, evals_total(strategy, n));
+    let top0 = s.eval_step0(eval)?;
     let beta = match strategy {
-        Strategy::Greedy { beta } => greedy(&mut s, beta, top0, eval, obs)?,
+        Strategy::Greedy { beta } => greedy::greedy(&mut s, beta, top0, eval, obs)?,
         Strategy::OneShot => {
-            one_shot(&mut s, top0, eval, obs)?;
+            one_shot::one_shot(&mut s, top0, eval, obs)?;
             0.0
         }
     };
+    debug_assert_eq!(s.evals, evals_total(strategy, n));
+    let (steps, candidates) = s.finish();
     Ok(SearchResult {
         strategy,
         beta,
-        steps: s.steps,
-        candidates: s.candidates,
+        steps,
+        candidates,
     })
-}
-
-struct Search<'a> {
-    n: usize,
-    params: &'a [u64],
-    low: Vec<bool>,
-    params_low: u64,
-    evals: usize,
-    evals_total: usize,
-    start: Instant,
-    steps: Vec<Step>,
-    candidates: Vec<Candidate>,
-}
-
-impl Search<'_> {
-    /// Accuracy of the current set plus `j` (not kept).
-    fn try_add<E: Evaluator>(
-        &mut self,
-        j: usize,
-        eval: &mut E,
-    ) -> Result<f64, SearchError<E::Error>> {
-        self.low[j] = true;
-        let r = eval.accuracy(&self.low);
-        self.low[j] = false;
-        self.evals += 1;
-        r.map_err(SearchError::Eval)
-    }
-
-    fn push_step(
-        &mut self,
-        layer: Option<usize>,
-        top1: f64,
-        objective: Option<f64>,
-        obs: &mut dyn Observer,
-    ) {
-        if let Some(j) = layer {
-            self.low[j] = true;
-            self.params_low += self.params[j];
-        }
-        let st = Step {
-            step: self.steps.len(),
-            layer_index: layer,
-            top1,
-            objective,
-            params_low: self.params_low,
-            evals: self.evals,
-            elapsed_s: self.start.elapsed().as_secs_f64(),
-        };
-        obs.on_step(&st);
-        self.steps.push(st);
-    }
-
-    fn progress(&self, step: usize, candidate: usize, n_candidates: usize) -> Progress {
-        Progress {
-            step,
-            n_steps: self.n,
-            candidate,
-            n_candidates,
-            evals_done: self.evals,
-            evals_total: self.evals_total,
-        }
-    }
-}
-
-fn greedy<E: Evaluator>(
-    s: &mut Search,
-    beta: Beta,
-    top0: f64,
-    eval: &mut E,
-    obs: &mut dyn Observer,
-) -> Result<f64, SearchError<E::Error>> {
-    let mut resolved = match beta {
-        Beta::Fixed(b) => Some(b),
-        Beta::Auto => None,
-    };
-    // Step 0's objective needs beta; with Auto it is filled in after step 1's evaluations.
-    s.push_step(
-        None,
-        top0,
-        resolved.and_then(|b| objective(top0, 0, b)),
-        obs,
-    );
-    for k in 1..=s.n {
-        let remaining: Vec<usize> = (0..s.n).filter(|&j| !s.low[j]).collect();
-        let mut accs = Vec::with_capacity(remaining.len());
-        for (c, &j) in remaining.iter().enumerate() {
-            accs.push(s.try_add(j, eval)?);
-            obs.on_eval(&s.progress(k, c + 1, remaining.len()));
-        }
-        let b = match resolved {
-            Some(b) => b,
-            None => {
-                let b = auto_beta(&accs, s.params).map_err(SearchError::AutoBetaUndefined)?;
-                resolved = Some(b);
-                s.steps[0].objective = objective(top0, 0, b);
-                b
-            }
-        };
-        let mut best: Option<(usize, f64, Option<f64>)> = None;
-        for (&j, &a) in remaining.iter().zip(&accs) {
-            let f = objective(a, s.params_low + s.params[j], b);
-            s.candidates.push(Candidate {
-                step: k,
-                layer_index: j,
-                top1: a,
-                objective: f,
-            });
-            let v = f.unwrap_or(f64::NEG_INFINITY);
-            // Strictly greater: ties stay with the smallest index (ascending scan).
-            if best.is_none_or(|(_, _, bf)| v > bf.unwrap_or(f64::NEG_INFINITY)) {
-                best = Some((j, a, f));
-            }
-        }
-        let (j, a, f) = best.expect("at least one candidate");
-        s.push_step(Some(j), a, f, obs);
-    }
-    Ok(resolved.unwrap_or(0.0))
-}
-
-fn one_shot<E: Evaluator>(
-    s: &mut Search,
-    top0: f64,
-    eval: &mut E,
-    obs: &mut dyn Observer,
-) -> Result<(), SearchError<E::Error>> {
-    s.push_step(None, top0, Some(top0), obs);
-    let mut sens = Vec::with_capacity(s.n);
-    for j in 0..s.n {
-        let a = s.try_add(j, eval)?;
-        obs.on_eval(&s.progress(1, j + 1, s.n));
-        s.candidates.push(Candidate {
-            step: 1,
-            layer_index: j,
-            top1: a,
-            objective: Some(a),
-        });
-        sens.push(a);
-    }
-    let mut order: Vec<usize> = (0..s.n).collect();
-    // Stable sort: equal sensitivities keep ascending index order.
-    order.sort_by(|&x, &y| {
-        sens[y]
-            .partial_cmp(&sens[x])
-            .unwrap_or(std::cmp::Ordering::Equal)
-    });
-    s.push_step(Some(order[0]), sens[order[0]], Some(sens[order[0]]), obs);
-    for (k, &j) in order.iter().enumerate().skip(1) {
-        let a = s.try_add(j, eval)?;
-        obs.on_eval(&s.progress(k + 1, 1, 1));
-        s.candidates.push(Candidate {
-            step: k + 1,
-            layer_index: j,
-            top1: a,
-            objective: Some(a),
-        });
-        s.push_step(Some(j), a, Some(a), obs);
-    }
-    Ok(())
 }
 
 #[cfg(test)]
