@@ -1,60 +1,96 @@
-//! The manifest: schema, layering and validation. A manifest is TOML; its layers, lowest
-//! priority first: built-in defaults, the nearest `defaults.toml` in the manifest's directory or
-//! an ancestor (normally `experiments/defaults.toml`), the manifest itself, `MPQ_SECTION__KEY`
-//! environment variables, and `--set section.key=value` options. Unknown keys are errors, and
-//! every error is one line naming where the bad value came from and its dotted key.
+//! The manifest: schema, layering and validation.
+//!
+//! A manifest is TOML. Its layers, lowest priority first, each overriding the ones before it:
+//! 1. built-in defaults (the `Default` impls below; `experiment.name` defaults to the manifest's
+//!    file stem);
+//! 2. the nearest `defaults.toml` in the manifest's directory or an ancestor (normally
+//!    `experiments/defaults.toml`), skipped when there is none;
+//! 3. the manifest itself;
+//! 4. environment variables `MPQ_<SECTION>__<KEY>` (only names containing `__`, so other `MPQ_`
+//!    variables such as `MPQ_IMAGENET_DIR` are not manifest keys);
+//! 5. `--set <section>.<key>=<value>` options, in order.
+//!
+//! Values of layers 4 and 5 are TOML values when they parse as one (`0.02`, `64`, `"x"`), else
+//! strings (`W4A4`). Unknown keys are errors, and every error is one line,
+//! `<origin>: <dotted key>: <message>`, where the origin is the file the bad value came from,
+//! `environment variable MPQ_X__Y`, or `--set x.y`.
+use figment::error::Kind;
 use figment::providers::{Format, Serialized, Toml};
 use figment::value::{Dict, Map};
-use figment::{Figment, Metadata, Profile, Provider};
-use mpq_quant::BitPair;
+use figment::{Figment, Metadata, Profile, Provider, Source};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
+use std::str::FromStr;
 
-/// Architectures this build can run.
+/// A (weight bits, activation bits) pair such as `W4A8`, each in 2..=8. The quantizer's own
+/// type, re-exported: `FromStr` parses `^[Ww](\d)[Aa](\d)$` strictly, `Display` writes `W4A8`.
+/// In a manifest it is that string.
+pub use mpq_quant::BitPair;
+
+/// Architectures this build can run (`model.arch`).
 pub const KNOWN_ARCHS: &[&str] = &["resnet-tiny", "mobilenet-tiny"];
-/// Datasets this build can load.
+/// Datasets this build can load (`data.dataset`).
 pub const KNOWN_DATASETS: &[&str] = &["embedded"];
-/// Splits of the embedded dataset.
+/// Splits of a dataset (`data.calib_split`, `data.search_split`).
 pub const KNOWN_SPLITS: &[&str] = &["train", "calibration", "search", "test"];
+/// The file name of the defaults layer.
+pub const DEFAULTS_FILE: &str = "defaults.toml";
 
+/// `[experiment]`
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct ExperimentSection {
+    /// Names the run directory and every result row; defaults to the manifest's file stem.
     pub name: String,
+    /// Seeds everything random in a run besides the data.
     pub seed: u64,
     pub description: String,
 }
 
+/// `[model]`
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ModelSection {
+    /// One of [`KNOWN_ARCHS`].
     pub arch: String,
+    /// Safetensors file; required. Relative to the working directory.
     pub weights: PathBuf,
 }
 
+/// `[data]`
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DataSection {
+    /// One of [`KNOWN_DATASETS`].
     pub dataset: String,
+    /// Dataset generator seed.
     pub seed: u64,
+    /// >= 1
     pub calib_images: usize,
+    /// >= 1
     pub search_images: usize,
+    /// One of [`KNOWN_SPLITS`].
     pub calib_split: String,
+    /// One of [`KNOWN_SPLITS`].
     pub search_split: String,
 }
 
+/// `[quant]`
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct QuantSection {
+    /// The lower pair layers are moved to.
     #[serde(with = "pair_serde")]
     pub pair: BitPair,
+    /// The pair every layer starts at; differs from `pair`.
     #[serde(with = "pair_serde")]
     pub high: BitPair,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+/// `search.strategy`: `"greedy"` or `"one-shot"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum StrategyName {
     #[serde(rename = "greedy")]
     Greedy,
@@ -62,13 +98,15 @@ pub enum StrategyName {
     OneShot,
 }
 
-/// A fixed beta (>= 0) or `"auto"` (paper sec. 4.1).
+/// `search.beta`: a fixed finite beta >= 0, or `"auto"` (paper sec. 4.1). In a manifest, a
+/// number (integers accepted) or the string `"auto"`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum BetaSetting {
     Fixed(f64),
     Auto,
 }
 
+/// `[search]`
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SearchSection {
@@ -76,23 +114,28 @@ pub struct SearchSection {
     pub beta: BetaSetting,
 }
 
-/// `"cpu"`, `"cuda"` (= `"cuda:0"`) or `"cuda:N"`.
-#[derive(Clone, Copy, Debug, PartialEq)]
+/// `runtime.device`: `"cpu"`, `"cuda"` (= `"cuda:0"`) or `"cuda:N"`. CUDA devices parse only in
+/// a build with the runner's `cuda` feature.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum DeviceSpec {
     Cpu,
     Cuda(usize),
 }
 
+/// `[runtime]`
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RuntimeSection {
     pub device: DeviceSpec,
+    /// Images per forward pass, >= 1.
     pub batch_size: usize,
     /// Worker threads; 0 = all cores.
     pub threads: usize,
+    /// Where run directories are written. Relative to the working directory.
     pub results_dir: PathBuf,
 }
 
+/// A whole manifest.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct Manifest {
@@ -112,6 +155,7 @@ impl Default for ModelSection {
         }
     }
 }
+
 impl Default for DataSection {
     fn default() -> Self {
         DataSection {
@@ -124,6 +168,7 @@ impl Default for DataSection {
         }
     }
 }
+
 impl Default for QuantSection {
     fn default() -> Self {
         QuantSection {
@@ -132,6 +177,7 @@ impl Default for QuantSection {
         }
     }
 }
+
 impl Default for SearchSection {
     fn default() -> Self {
         SearchSection {
@@ -140,6 +186,7 @@ impl Default for SearchSection {
         }
     }
 }
+
 impl Default for RuntimeSection {
     fn default() -> Self {
         RuntimeSection {
@@ -151,6 +198,7 @@ impl Default for RuntimeSection {
     }
 }
 
+/// `BitPair` as its string, for `#[serde(with)]` (the quant crate has no serde).
 mod pair_serde {
     use super::*;
     pub fn serialize<S: Serializer>(p: &BitPair, s: S) -> Result<S::Ok, S::Error> {
@@ -159,6 +207,43 @@ mod pair_serde {
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BitPair, D::Error> {
         let s = String::deserialize(d)?;
         s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl StrategyName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StrategyName::Greedy => "greedy",
+            StrategyName::OneShot => "one-shot",
+        }
+    }
+}
+
+impl fmt::Display for StrategyName {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl BetaSetting {
+    fn fixed<E: serde::de::Error>(b: f64) -> Result<BetaSetting, E> {
+        if b.is_finite() && b >= 0.0 {
+            // + 0.0 turns -0.0 into 0.0, so both resolve (and hash) alike.
+            Ok(BetaSetting::Fixed(b + 0.0))
+        } else {
+            Err(E::custom(format!(
+                "beta must be a finite number >= 0 or \"auto\", got {b}"
+            )))
+        }
+    }
+}
+
+impl fmt::Display for BetaSetting {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self {
+            BetaSetting::Fixed(b) => write!(f, "{b}"),
+            BetaSetting::Auto => f.write_str("auto"),
+        }
     }
 }
 
@@ -177,29 +262,23 @@ impl<'de> Deserialize<'de> for BetaSetting {
         impl serde::de::Visitor<'_> for V {
             type Value = BetaSetting;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a number >= 0 or \"auto\"")
+                f.write_str("a finite number >= 0 or \"auto\"")
             }
             fn visit_f64<E: serde::de::Error>(self, b: f64) -> Result<BetaSetting, E> {
-                if b.is_finite() && b >= 0.0 {
-                    Ok(BetaSetting::Fixed(b))
-                } else {
-                    Err(E::custom(format!(
-                        "beta must be a number >= 0 or \"auto\", got {b}"
-                    )))
-                }
+                BetaSetting::fixed(b)
             }
             fn visit_i64<E: serde::de::Error>(self, b: i64) -> Result<BetaSetting, E> {
-                self.visit_f64(b as f64)
+                BetaSetting::fixed(b as f64)
             }
             fn visit_u64<E: serde::de::Error>(self, b: u64) -> Result<BetaSetting, E> {
-                self.visit_f64(b as f64)
+                BetaSetting::fixed(b as f64)
             }
             fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<BetaSetting, E> {
                 if s == "auto" {
                     Ok(BetaSetting::Auto)
                 } else {
                     Err(E::custom(format!(
-                        "beta must be a number >= 0 or \"auto\", got {s:?}"
+                        "beta must be a finite number >= 0 or \"auto\", got {s:?}"
                     )))
                 }
             }
@@ -217,7 +296,7 @@ impl fmt::Display for DeviceSpec {
     }
 }
 
-impl std::str::FromStr for DeviceSpec {
+impl FromStr for DeviceSpec {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         let bad = || format!("device must be \"cpu\", \"cuda\" or \"cuda:N\", got {s:?}");
@@ -226,13 +305,15 @@ impl std::str::FromStr for DeviceSpec {
             "cuda" => DeviceSpec::Cuda(0),
             _ => DeviceSpec::Cuda(
                 s.strip_prefix("cuda:")
+                    .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
                     .and_then(|n| n.parse().ok())
                     .ok_or_else(bad)?,
             ),
         };
         if matches!(d, DeviceSpec::Cuda(_)) && !cfg!(feature = "cuda") {
             return Err(format!(
-                "device {s:?} needs a build with `--features cuda` (this build is CPU only)"
+                "device {s:?} needs CUDA, and this build has none: rebuild with `--features cuda` \
+                 (e.g. `cargo build --release --features cuda`)"
             ));
         }
         Ok(d)
@@ -253,33 +334,66 @@ impl<'de> Deserialize<'de> for DeviceSpec {
     }
 }
 
-/// A manifest with every layer applied.
+/// A manifest with every layer applied and checked.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Resolved {
     pub manifest: Manifest,
+    /// The manifest file, as given.
     pub path: PathBuf,
-    /// The resolved manifest as TOML, every key present (recorded in the runs table).
+    /// The resolved manifest as TOML: every key, in schema order (recorded in the runs table).
+    /// Itself a manifest that resolves to the same `manifest`.
     pub toml: String,
     /// Hex SHA-256 of `toml`.
     pub hash: String,
 }
 
-/// A bad manifest: one line, `<source>: <key>: <message>`.
+/// A bad manifest. Displays as one line: `<file>: <key>: <message>`, or `<file>: <message>`
+/// without a key. `file` is where the bad value came from: a TOML file, `environment variable
+/// MPQ_X__Y`, or `--set x.y`.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub struct ManifestError {
     pub file: PathBuf,
+    /// The dotted key, e.g. `quant.pair`.
     pub key: Option<String>,
     pub message: String,
 }
 
-impl fmt::Display for ManifestError {
-    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        let msg = self.message.replace('\n', " ");
-        match &self.key {
-            Some(k) => write!(f, "{}: {k}: {msg}", self.file.display()),
-            None => write!(f, "{}: {msg}", self.file.display()),
+impl ManifestError {
+    fn new(file: impl Into<PathBuf>, key: Option<&str>, message: impl Into<String>) -> Self {
+        ManifestError {
+            file: file.into(),
+            key: key.map(str::to_string),
+            message: message.into(),
         }
     }
+}
+
+impl fmt::Display for ManifestError {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        let msg = one_line(&self.message);
+        let file = one_line(&self.file.display().to_string());
+        match &self.key {
+            Some(k) => write!(f, "{file}: {}: {msg}", one_line(k)),
+            None => write!(f, "{file}: {msg}"),
+        }
+    }
+}
+
+/// Folds a multi-line message (a TOML parse error with its source excerpt) into one line: the
+/// excerpt lines (`1 | a = =`, `  |     ^`) are dropped, the rest joined with `: `.
+fn one_line(s: &str) -> String {
+    if !s.contains(['\n', '\r']) {
+        return s.to_string();
+    }
+    let excerpt = |l: &str| {
+        let t = l.trim_start_matches(|c: char| c.is_ascii_digit() || c == ' ');
+        t.starts_with('|')
+    };
+    s.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !excerpt(l))
+        .collect::<Vec<_>>()
+        .join(": ")
 }
 
 /// One `key = value` from the environment or the command line, named after its origin.
@@ -290,16 +404,14 @@ struct KeyValue {
 }
 
 impl KeyValue {
-    fn new(origin: String, key: &str, raw: &str) -> KeyValue {
+    /// `raw` is a TOML value if it parses as one, else a string.
+    fn new(origin: String, key: String, raw: &str) -> KeyValue {
         let value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
             .ok()
+            .filter(|t| t.len() == 1)
             .and_then(|mut t| t.remove("v"))
             .unwrap_or_else(|| toml::Value::String(raw.to_string()));
-        KeyValue {
-            origin,
-            key: key.to_string(),
-            value,
-        }
+        KeyValue { origin, key, value }
     }
 }
 
@@ -312,88 +424,165 @@ impl Provider for KeyValue {
     }
 }
 
-/// The nearest `defaults.toml` in the manifest's directory or an ancestor.
-fn find_defaults(path: &Path) -> Option<PathBuf> {
-    let abs = std::path::absolute(path).ok()?;
-    abs.ancestors()
-        .skip(1)
-        .map(|d| d.join("defaults.toml"))
-        .find(|p| p.is_file() && p != &abs)
+/// A dotted key made of non-empty `[a-z0-9_-]` parts.
+fn valid_key(key: &str) -> bool {
+    key.split('.').all(|p| {
+        !p.is_empty()
+            && p.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+    })
 }
 
-/// Resolve a manifest with the process environment.
+/// `path` made absolute and with `.` and `..` folded lexically.
+fn normalized(path: &Path) -> Option<PathBuf> {
+    let abs = std::path::absolute(path).ok()?;
+    let mut out = PathBuf::new();
+    for c in abs.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            c => out.push(c),
+        }
+    }
+    Some(out)
+}
+
+/// The defaults layer of a manifest: the nearest `defaults.toml` in its directory or an
+/// ancestor, other than the manifest itself. Under the working directory it is returned
+/// relative to it (as error messages show it), else absolute.
+pub fn defaults_for(manifest: &Path) -> Option<PathBuf> {
+    let abs = normalized(manifest)?;
+    let found = abs
+        .ancestors()
+        .skip(1)
+        .map(|d| d.join(DEFAULTS_FILE))
+        .find(|p| p.is_file() && p != &abs)?;
+    let cwd = std::env::current_dir().ok().and_then(|c| normalized(&c));
+    match cwd.as_deref().and_then(|c| found.strip_prefix(c).ok()) {
+        Some(rel) if manifest.is_relative() => Some(rel.to_path_buf()),
+        _ => Some(found),
+    }
+}
+
+/// Resolve a manifest with the process environment (its `MPQ_` variables).
 pub fn load(path: &Path, sets: &[String]) -> Result<Resolved, ManifestError> {
-    let env: Vec<(String, String)> = std::env::vars()
-        .filter(|(k, _)| k.starts_with("MPQ_"))
+    let env: Vec<(String, String)> = std::env::vars_os()
+        .filter_map(|(k, v)| {
+            let k = k.into_string().ok()?;
+            k.starts_with("MPQ_")
+                .then(|| (k, v.to_string_lossy().into_owned()))
+        })
         .collect();
     load_with_env(path, sets, &env)
 }
 
-/// Resolve a manifest with the given environment variables (only `MPQ_X__Y` ones are used).
+/// Where a layer's values came from, and its priority (built-in defaults are 0).
+struct Layers {
+    manifest: PathBuf,
+    /// Origins of layers 1.., in priority order.
+    names: Vec<PathBuf>,
+}
+
+impl Layers {
+    /// The origin a metadata names: its file, its name for the environment and `--set`, the
+    /// manifest for built-in defaults (and anything else).
+    fn origin(&self, meta: Option<&Metadata>) -> PathBuf {
+        match meta {
+            Some(Metadata {
+                source: Some(Source::File(p)),
+                ..
+            }) => p.clone(),
+            Some(Metadata {
+                source: None, name, ..
+            }) => PathBuf::from(name.to_string()),
+            _ => self.manifest.clone(),
+        }
+    }
+
+    /// The origin and priority of the value at `key`.
+    fn of_key(&self, fig: &Figment, key: &str) -> (usize, PathBuf) {
+        let meta = fig.find_metadata(key);
+        let origin = self.origin(meta);
+        let rank = match meta.map(|m| &m.source) {
+            Some(Some(Source::Code(_))) | None => 0,
+            _ => self
+                .names
+                .iter()
+                .rposition(|n| n == &origin)
+                .map_or(0, |i| i + 1),
+        };
+        (rank, origin)
+    }
+}
+
+/// Resolve a manifest with the given environment variables (only `MPQ_<SECTION>__<KEY>` ones are
+/// used; others are ignored).
 pub fn load_with_env(
     path: &Path,
     sets: &[String],
     env: &[(String, String)],
 ) -> Result<Resolved, ManifestError> {
-    let err = |file: &Path, key: Option<&str>, message: String| ManifestError {
-        file: file.to_path_buf(),
-        key: key.map(str::to_string),
-        message,
-    };
     if !path.is_file() {
-        return Err(err(path, None, "manifest not found".into()));
+        return Err(ManifestError::new(path, None, "manifest not found"));
     }
+    let mut layers = Layers {
+        manifest: path.to_path_buf(),
+        names: vec![],
+    };
+
     let mut base = Manifest::default();
     base.experiment.name = path
         .file_stem()
-        .map(|s| s.to_string_lossy().to_string())
+        .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
     let mut fig = Figment::from(Serialized::defaults(base));
-    if let Some(d) = find_defaults(path) {
+    if let Some(d) = defaults_for(path) {
+        layers.names.push(d.clone());
         fig = fig.merge(Toml::file_exact(d));
     }
+    layers.names.push(path.to_path_buf());
     fig = fig.merge(Toml::file_exact(path));
+
     let mut env: Vec<&(String, String)> = env
         .iter()
         .filter(|(k, _)| k.starts_with("MPQ_") && k.contains("__"))
         .collect();
     env.sort();
     for (k, v) in env {
+        let origin = format!("environment variable {k}");
         let key = k["MPQ_".len()..].to_lowercase().replace("__", ".");
-        fig = fig.merge(KeyValue::new(format!("environment variable {k}"), &key, v));
+        if !valid_key(&key) {
+            return Err(ManifestError::new(
+                origin,
+                None,
+                "not a manifest key: expected MPQ_<SECTION>__<KEY>, e.g. MPQ_SEARCH__BETA",
+            ));
+        }
+        layers.names.push(PathBuf::from(&origin));
+        fig = fig.merge(KeyValue::new(origin, key, v));
     }
     for s in sets {
-        let Some((k, v)) = s.split_once('=') else {
-            return Err(err(
-                Path::new("--set"),
-                Some(s),
-                "expected key=value".into(),
+        let Some((k, v)) = s.split_once('=').filter(|(k, _)| valid_key(k.trim())) else {
+            return Err(ManifestError::new(
+                format!("--set {}", s.trim()),
+                None,
+                "expected <section>.<key>=<value>, e.g. search.beta=0.02",
             ));
         };
         let k = k.trim();
-        fig = fig.merge(KeyValue::new(format!("--set {k}"), k, v.trim()));
+        let origin = format!("--set {k}");
+        layers.names.push(PathBuf::from(&origin));
+        fig = fig.merge(KeyValue::new(origin, k.to_string(), v.trim()));
     }
-    let source_of = |fig: &Figment, key: &str| -> PathBuf {
-        match fig.find_metadata(key) {
-            Some(m) => match &m.source {
-                Some(figment::Source::File(p)) => p.clone(),
-                _ => PathBuf::from(m.name.to_string()),
-            },
-            None => path.to_path_buf(),
-        }
-    };
+
     let manifest: Manifest = fig.extract().map_err(|e| {
-        let e = e.into_iter().next().expect("at least one error");
-        let file = match e.metadata.as_ref() {
-            Some(m) => match &m.source {
-                Some(figment::Source::File(p)) => p.clone(),
-                _ => PathBuf::from(m.name.to_string()),
-            },
-            None => path.to_path_buf(),
-        };
+        let e = e.into_iter().next().expect("a figment error has one error");
+        let file = layers.origin(e.metadata.as_ref());
         let mut key = e.path.join(".");
         let message = match &e.kind {
-            figment::error::Kind::UnknownField(f, expected) => {
+            Kind::UnknownField(f, expected) => {
                 if e.path.last() != Some(f) {
                     key = if key.is_empty() {
                         f.clone()
@@ -403,81 +592,21 @@ pub fn load_with_env(
                 }
                 format!("unknown key (expected one of: {})", expected.join(", "))
             }
+            Kind::UnknownVariant(v, expected) => {
+                format!(
+                    "unknown value {v:?} (expected one of: {})",
+                    expected.join(", ")
+                )
+            }
             k => k.to_string(),
         };
-        err(&file, (!key.is_empty()).then_some(key.as_str()), message)
+        ManifestError::new(file, (!key.is_empty()).then_some(key.as_str()), message)
     })?;
 
-    // Checks serde cannot express.
-    let check = |ok: bool, key: &str, message: String| -> Result<(), ManifestError> {
-        if ok {
-            Ok(())
-        } else {
-            Err(err(&source_of(&fig, key), Some(key), message))
-        }
-    };
-    let m = &manifest;
-    check(
-        !m.experiment.name.is_empty(),
-        "experiment.name",
-        "must not be empty".into(),
-    )?;
-    check(
-        KNOWN_ARCHS.contains(&m.model.arch.as_str()),
-        "model.arch",
-        format!(
-            "unknown architecture {:?} (known: {})",
-            m.model.arch,
-            KNOWN_ARCHS.join(", ")
-        ),
-    )?;
-    check(
-        !m.model.weights.as_os_str().is_empty(),
-        "model.weights",
-        "a weights file is required".into(),
-    )?;
-    check(
-        KNOWN_DATASETS.contains(&m.data.dataset.as_str()),
-        "data.dataset",
-        format!(
-            "unknown dataset {:?} (known: {})",
-            m.data.dataset,
-            KNOWN_DATASETS.join(", ")
-        ),
-    )?;
-    for (key, v) in [
-        ("data.calib_split", &m.data.calib_split),
-        ("data.search_split", &m.data.search_split),
-    ] {
-        check(
-            KNOWN_SPLITS.contains(&v.as_str()),
-            key,
-            format!("unknown split {v:?} (known: {})", KNOWN_SPLITS.join(", ")),
-        )?;
-    }
-    check(
-        m.data.calib_images >= 1,
-        "data.calib_images",
-        "must be >= 1".into(),
-    )?;
-    check(
-        m.data.search_images >= 1,
-        "data.search_images",
-        "must be >= 1".into(),
-    )?;
-    check(
-        m.runtime.batch_size >= 1,
-        "runtime.batch_size",
-        "must be >= 1".into(),
-    )?;
-    check(
-        m.quant.pair != m.quant.high,
-        "quant.pair",
-        format!("the lower pair {} equals the high pair", m.quant.pair),
-    )?;
+    check(&manifest, &fig, &layers)?;
 
     let toml = toml::to_string(&manifest)
-        .map_err(|e| err(path, None, format!("cannot serialize: {e}")))?;
+        .map_err(|e| ManifestError::new(path, None, format!("cannot serialize: {e}")))?;
     let hash = Sha256::digest(toml.as_bytes())
         .iter()
         .map(|b| format!("{b:02x}"))
@@ -490,27 +619,95 @@ pub fn load_with_env(
     })
 }
 
-/// A file: itself. A directory: every `*.toml` below it, sorted, except `defaults.toml` files
-/// and anything under a `baselines` directory.
-pub fn find_manifests(path: &Path) -> Vec<PathBuf> {
-    if path.is_file() {
-        return vec![path.to_path_buf()];
+/// The checks serde cannot express, each naming where the offending key was set.
+fn check(m: &Manifest, fig: &Figment, layers: &Layers) -> Result<(), ManifestError> {
+    let fail = |key: &str, message: String| {
+        Err(ManifestError::new(
+            layers.of_key(fig, key).1,
+            Some(key),
+            message,
+        ))
+    };
+    let one_of = |what: &str, v: &str, known: &[&str]| {
+        format!("unknown {what} {v:?} (known: {})", known.join(", "))
+    };
+    if m.experiment.name.trim().is_empty() {
+        return fail("experiment.name", "must not be empty".into());
     }
-    let mut out = vec![];
+    if !KNOWN_ARCHS.contains(&m.model.arch.as_str()) {
+        return fail(
+            "model.arch",
+            one_of("architecture", &m.model.arch, KNOWN_ARCHS),
+        );
+    }
+    if m.model.weights.as_os_str().is_empty() {
+        return fail(
+            "model.weights",
+            "required: the safetensors file of the model's weights".into(),
+        );
+    }
+    if !KNOWN_DATASETS.contains(&m.data.dataset.as_str()) {
+        return fail(
+            "data.dataset",
+            one_of("dataset", &m.data.dataset, KNOWN_DATASETS),
+        );
+    }
+    for (key, v) in [
+        ("data.calib_split", &m.data.calib_split),
+        ("data.search_split", &m.data.search_split),
+    ] {
+        if !KNOWN_SPLITS.contains(&v.as_str()) {
+            return fail(key, one_of("split", v, KNOWN_SPLITS));
+        }
+    }
+    for (key, v) in [
+        ("data.calib_images", m.data.calib_images),
+        ("data.search_images", m.data.search_images),
+        ("runtime.batch_size", m.runtime.batch_size),
+    ] {
+        if v < 1 {
+            return fail(key, format!("must be >= 1, got {v}"));
+        }
+    }
+    if m.quant.pair == m.quant.high {
+        // Blame whichever of the two was set by the later layer.
+        let (p, _) = layers.of_key(fig, "quant.pair");
+        let (h, _) = layers.of_key(fig, "quant.high");
+        let key = if h > p { "quant.high" } else { "quant.pair" };
+        return fail(
+            key,
+            format!(
+                "quant.pair and quant.high are both {}; the lower pair must differ from the high one",
+                m.quant.pair
+            ),
+        );
+    }
+    Ok(())
+}
+
+/// The manifests at `path`: a file is itself; a directory gives every `*.toml` below it,
+/// recursively and sorted, except files named `defaults.toml`, anything under a directory named
+/// `baselines`, and hidden (`.`) directories. Symbolic links to directories are not followed.
+pub fn find_manifests(path: &Path) -> Vec<PathBuf> {
     fn walk(d: &Path, out: &mut Vec<PathBuf>) {
         let Ok(rd) = std::fs::read_dir(d) else { return };
         for e in rd.flatten() {
             let p = e.path();
-            let name = e.file_name().to_string_lossy().to_string();
-            if p.is_dir() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Ok(ft) = e.file_type() else { continue };
+            if ft.is_dir() {
                 if name != "baselines" && !name.starts_with('.') {
                     walk(&p, out);
                 }
-            } else if name.ends_with(".toml") && name != "defaults.toml" {
+            } else if name.ends_with(".toml") && name != DEFAULTS_FILE && p.is_file() {
                 out.push(p);
             }
         }
     }
+    if path.is_file() {
+        return vec![path.to_path_buf()];
+    }
+    let mut out = vec![];
     walk(path, &mut out);
     out.sort();
     out

@@ -1,5 +1,8 @@
 //! Manifest layering and validation, on temporary files.
-use mpq_runner::manifest::{load_with_env, BetaSetting, DeviceSpec, StrategyName};
+use mpq_runner::manifest::{
+    defaults_for, find_manifests, load_with_env, BetaSetting, BitPair, DeviceSpec, Manifest,
+    StrategyName,
+};
 use std::path::{Path, PathBuf};
 
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
@@ -9,45 +12,155 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     p
 }
 
+fn strings(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
+    v.iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+}
+
+/// The smallest valid manifest.
 const MIN: &str = "[model]\nweights = \"w.safetensors\"\n";
 
 #[test]
-fn layers_override_in_order() {
+fn each_layer_overrides_the_one_before() {
     let tmp = tempfile::tempdir().unwrap();
-    write(
-        tmp.path(),
-        "defaults.toml",
-        "[data]\nsearch_images = 100\ncalib_images = 10\n[runtime]\nbatch_size = 7\nthreads = 3\n",
-    );
     let m = write(
         tmp.path(),
         "suite/exp.toml",
-        &format!(
-            "{MIN}[data]\nsearch_images = 200\ncalib_images = 20\n[runtime]\nbatch_size = 8\n"
-        ),
+        "[model]\nweights = \"w.safetensors\"\n[runtime]\nbatch_size = 8\n[search]\nbeta = 0.5\n",
     );
-    let env = vec![
-        ("MPQ_DATA__CALIB_IMAGES".to_string(), "30".to_string()),
-        ("MPQ_RUNTIME__BATCH_SIZE".to_string(), "9".to_string()),
-        ("MPQ_IMAGENET_DIR".to_string(), "/not/a/key".to_string()),
+    let r = |sets: &[&str], env: &[(&str, &str)]| {
+        load_with_env(&m, &strings(sets), &pairs(env))
+            .unwrap()
+            .manifest
+    };
+
+    // Built-in defaults, then the manifest (no defaults.toml yet).
+    let built_in = r(&[], &[]);
+    assert_eq!(built_in.runtime.threads, 0, "built-in");
+    assert_eq!(built_in.data.search_images, 512, "built-in");
+    assert_eq!(built_in.runtime.batch_size, 8, "manifest over built-in");
+
+    // defaults.toml over built-in, under the manifest.
+    write(
+        tmp.path(),
+        "defaults.toml",
+        "[data]\nsearch_images = 100\n[runtime]\nbatch_size = 7\nthreads = 3\n",
+    );
+    let d = r(&[], &[]);
+    assert_eq!(d.data.search_images, 100, "defaults.toml over built-in");
+    assert_eq!(d.runtime.threads, 3, "defaults.toml over built-in");
+    assert_eq!(d.runtime.batch_size, 8, "manifest over defaults.toml");
+    assert_eq!(d.search.beta, BetaSetting::Fixed(0.5));
+
+    // The nearest defaults.toml wins over one further up.
+    write(
+        tmp.path(),
+        "suite/defaults.toml",
+        "[runtime]\nthreads = 5\n",
+    );
+    assert_eq!(r(&[], &[]).runtime.threads, 5, "nearest defaults.toml");
+    assert_eq!(
+        r(&[], &[]).data.search_images,
+        512,
+        "only the nearest defaults.toml is a layer"
+    );
+    std::fs::remove_file(tmp.path().join("suite/defaults.toml")).unwrap();
+
+    // Environment over the manifest; only MPQ_X__Y variables are keys.
+    let env = [
+        ("MPQ_RUNTIME__BATCH_SIZE", "9"),
+        ("MPQ_SEARCH__BETA", "0.02"),
+        ("MPQ_DATA__CALIB_IMAGES", "30"),
+        ("MPQ_IMAGENET_DIR", "/not/a/key"),
+        ("MPQ_RUNTIME", "not a key either"),
+        ("OTHER__THREADS", "11"),
     ];
-    let r = load_with_env(
-        &m,
-        &["runtime.batch_size=10".into(), "quant.pair=W4A4".into()],
+    let e = r(&[], &env);
+    assert_eq!(e.runtime.batch_size, 9, "env over manifest");
+    assert_eq!(e.search.beta, BetaSetting::Fixed(0.02), "env over manifest");
+    assert_eq!(e.data.calib_images, 30, "env over built-in");
+    assert_eq!(e.runtime.threads, 3, "non-MPQ variables are ignored");
+
+    // --set over the environment; later --set over earlier.
+    let s = r(
+        &[
+            "runtime.batch_size=10",
+            "search.beta=auto",
+            "runtime.threads=1",
+            "runtime.threads = 2",
+        ],
         &env,
-    )
-    .unwrap();
-    let mm = &r.manifest;
-    assert_eq!(mm.experiment.name, "exp", "file stem by default");
-    assert_eq!(mm.runtime.threads, 3, "from defaults.toml");
-    assert_eq!(mm.data.search_images, 200, "manifest over defaults");
-    assert_eq!(mm.data.calib_images, 30, "env over manifest");
-    assert_eq!(mm.runtime.batch_size, 10, "--set over env");
-    assert_eq!(mm.quant.pair.to_string(), "W4A4");
-    assert_eq!(mm.quant.high.to_string(), "W8A8");
-    assert_eq!(mm.search.strategy, StrategyName::Greedy);
-    assert_eq!(mm.search.beta, BetaSetting::Fixed(0.0));
-    assert_eq!(mm.runtime.device, DeviceSpec::Cpu);
+    );
+    assert_eq!(s.runtime.batch_size, 10, "--set over env");
+    assert_eq!(s.search.beta, BetaSetting::Auto, "--set over env");
+    assert_eq!(s.runtime.threads, 2, "later --set over earlier");
+    assert_eq!(s.data.calib_images, 30, "env kept where --set is silent");
+    assert_eq!(s.data.search_images, 100, "defaults.toml kept");
+}
+
+#[test]
+fn built_in_defaults_and_set_value_parsing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let m = write(tmp.path(), "my-exp.toml", MIN);
+    let r = load_with_env(&m, &[], &[]).unwrap().manifest;
+    assert_eq!(r.experiment.name, "my-exp", "file stem by default");
+    assert_eq!(r.experiment.seed, 0);
+    assert_eq!(r.experiment.description, "");
+    assert_eq!(r.model.arch, "resnet-tiny");
+    assert_eq!(r.model.weights, PathBuf::from("w.safetensors"));
+    assert_eq!(r.data.dataset, "embedded");
+    assert_eq!(r.data.seed, 0);
+    assert_eq!(r.data.calib_images, 256);
+    assert_eq!(r.data.search_images, 512);
+    assert_eq!(r.data.calib_split, "calibration");
+    assert_eq!(r.data.search_split, "search");
+    assert_eq!(r.quant.pair, BitPair { w: 4, a: 8 });
+    assert_eq!(r.quant.high, BitPair { w: 8, a: 8 });
+    assert_eq!(r.search.strategy, StrategyName::Greedy);
+    assert_eq!(r.search.beta, BetaSetting::Fixed(0.0));
+    assert_eq!(r.runtime.device, DeviceSpec::Cpu);
+    assert_eq!(r.runtime.batch_size, 256);
+    assert_eq!(r.runtime.threads, 0);
+    assert_eq!(r.runtime.results_dir, PathBuf::from("results"));
+
+    // Values that are not TOML are strings; TOML values keep their type.
+    let sets = strings(&[
+        "quant.pair=w4a4",
+        "quant.high=W6A6",
+        "search.strategy=one-shot",
+        "search.beta=1",
+        "data.calib_split=train",
+        "experiment.name=\"007\"",
+        "experiment.description=two words",
+        "model.arch=mobilenet-tiny",
+        "runtime.device=cpu",
+    ]);
+    let r = load_with_env(&m, &sets, &[]).unwrap().manifest;
+    assert_eq!(r.quant.pair, BitPair { w: 4, a: 4 });
+    assert_eq!(r.quant.high, BitPair { w: 6, a: 6 });
+    assert_eq!(r.search.strategy, StrategyName::OneShot);
+    assert_eq!(
+        r.search.beta,
+        BetaSetting::Fixed(1.0),
+        "integers are numbers"
+    );
+    assert_eq!(r.data.calib_split, "train");
+    assert_eq!(r.experiment.name, "007");
+    assert_eq!(r.experiment.description, "two words");
+    assert_eq!(r.model.arch, "mobilenet-tiny");
+
+    let m0 = write(
+        tmp.path(),
+        "zero.toml",
+        &format!("{MIN}[search]\nbeta = 0\n"),
+    );
+    let r = load_with_env(&m0, &[], &[]).unwrap().manifest;
+    assert_eq!(r.search.beta, BetaSetting::Fixed(0.0), "integer 0 is 0.0");
 }
 
 #[test]
@@ -60,105 +173,259 @@ fn resolved_toml_round_trips_and_hash_tracks_values() {
     );
     let a = load_with_env(&m, &[], &[]).unwrap();
     let b = load_with_env(&m, &[], &[]).unwrap();
+    assert_eq!(a.toml, b.toml, "deterministic");
     assert_eq!(a.hash, b.hash);
     assert_eq!(a.hash.len(), 64);
+    assert!(a.hash.bytes().all(|c| c.is_ascii_hexdigit()));
+    assert_eq!(a.path, m);
     assert_eq!(a.manifest.search.beta, BetaSetting::Auto);
-    // The resolved TOML is itself a manifest resolving to the same thing.
-    let again = write(tmp.path(), "again/a.toml", &a.toml);
+
+    // Every key is written.
+    let t: toml::Table = toml::from_str(&a.toml).unwrap();
+    let keys = |s: &str| {
+        let mut k: Vec<&str> = t[s]
+            .as_table()
+            .unwrap()
+            .keys()
+            .map(|k| k.as_str())
+            .collect();
+        k.sort();
+        k
+    };
+    assert_eq!(t.len(), 6);
+    assert_eq!(keys("experiment"), ["description", "name", "seed"]);
+    assert_eq!(keys("model"), ["arch", "weights"]);
+    assert_eq!(
+        keys("data"),
+        [
+            "calib_images",
+            "calib_split",
+            "dataset",
+            "search_images",
+            "search_split",
+            "seed"
+        ]
+    );
+    assert_eq!(keys("quant"), ["high", "pair"]);
+    assert_eq!(keys("search"), ["beta", "strategy"]);
+    assert_eq!(
+        keys("runtime"),
+        ["batch_size", "device", "results_dir", "threads"]
+    );
+    assert_eq!(t["experiment"]["name"].as_str(), Some("a"));
+    assert_eq!(t["quant"]["pair"].as_str(), Some("W4A8"));
+
+    // The resolved TOML is itself a manifest resolving to the same thing, wherever it lies
+    // (here under a defaults.toml that it overrides entirely).
+    write(
+        tmp.path(),
+        "again/defaults.toml",
+        "[data]\nsearch_images = 3\n",
+    );
+    let again = write(tmp.path(), "again/other-name.toml", &a.toml);
     let c = load_with_env(&again, &[], &[]).unwrap();
     assert_eq!(c.manifest, a.manifest);
+    assert_eq!(c.toml, a.toml);
     assert_eq!(c.hash, a.hash);
-    let d = load_with_env(&m, &["search.beta=0.5".into()], &[]).unwrap();
+
+    // Any changed value changes the hash; the same value from another layer does not.
+    let d = load_with_env(&m, &strings(&["search.beta=0.5"]), &[]).unwrap();
     assert_ne!(d.hash, a.hash);
     assert_eq!(d.manifest.search.beta, BetaSetting::Fixed(0.5));
-    let e = load_with_env(&m, &["search.beta=1".into()], &[]).unwrap();
-    assert_eq!(
-        e.manifest.search.beta,
-        BetaSetting::Fixed(1.0),
-        "integers are numbers"
-    );
+    let e = load_with_env(&m, &[], &pairs(&[("MPQ_DATA__SEED", "1")])).unwrap();
+    assert_ne!(e.hash, a.hash);
+    let f = load_with_env(&m, &strings(&["search.strategy=one-shot"]), &[]).unwrap();
+    assert_eq!(f.hash, a.hash);
+    let g = load_with_env(&m, &strings(&["search.beta=-0.0"]), &[]).unwrap();
+    let h = load_with_env(&m, &strings(&["search.beta=0"]), &[]).unwrap();
+    assert_eq!(g.hash, h.hash, "-0.0 and 0 are the same beta");
+}
+
+/// Loads `text` as `dir/bad.toml`, expects an error, checks it is one line, and returns it
+/// with the manifest's path.
+fn error_in(dir: &Path, text: &str, sets: &[&str], env: &[(&str, &str)]) -> (String, String) {
+    let m = write(dir, "bad.toml", text);
+    let e = load_with_env(&m, &strings(sets), &pairs(env))
+        .expect_err(text)
+        .to_string();
+    assert!(!e.contains('\n') && !e.contains('\r'), "one line: {e}");
+    (e, m.display().to_string())
 }
 
 fn error_of(text: &str, sets: &[&str], env: &[(&str, &str)]) -> (String, String) {
     let tmp = tempfile::tempdir().unwrap();
-    let m = write(tmp.path(), "bad.toml", text);
-    let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
-    let env: Vec<(String, String)> = env
-        .iter()
-        .map(|(a, b)| (a.to_string(), b.to_string()))
-        .collect();
-    let e = load_with_env(&m, &sets, &env).unwrap_err().to_string();
-    assert!(!e.contains('\n'), "one line: {e}");
-    (e, m.display().to_string())
+    error_in(tmp.path(), text, sets, env)
+}
+
+/// `e` starts with `<file>: <key>: `.
+fn assert_names(e: &str, file: &str, key: &str) {
+    let prefix = format!("{file}: {key}: ");
+    assert!(e.starts_with(&prefix), "{e:?} should start with {prefix:?}");
+    assert!(e.len() > prefix.len(), "{e:?} has a message");
 }
 
 #[test]
 fn every_bad_value_names_file_and_key() {
     let cases: &[(&str, &str)] = &[
+        ("[model]\ncolour = 1\n", "model.colour"),
         ("[search]\ncolour = 1\n", "search.colour"),
         ("[extra]\nx = 1\n", "extra"),
+        ("colour = 1\n", "colour"),
         ("[data]\nsearch_images = \"x\"\n", "data.search_images"),
         ("[runtime]\nbatch_size = \"x\"\n", "runtime.batch_size"),
+        ("[runtime]\nbatch_size = 1.5\n", "runtime.batch_size"),
+        ("[experiment]\nseed = -1\n", "experiment.seed"),
+        ("[experiment]\nname = 3\n", "experiment.name"),
+        ("[experiment]\nname = \"\"\n", "experiment.name"),
         ("[quant]\npair = \"W3A9\"\n", "quant.pair"),
         ("[quant]\npair = \"W4\"\n", "quant.pair"),
         ("[quant]\npair = \"w4a4x\"\n", "quant.pair"),
         ("[quant]\npair = \"W1A8\"\n", "quant.pair"),
+        ("[quant]\npair = 48\n", "quant.pair"),
+        ("[quant]\nhigh = \"W9A9\"\n", "quant.high"),
         ("[quant]\npair = \"W8A8\"\n", "quant.pair"),
         ("[search]\nbeta = -0.1\n", "search.beta"),
+        ("[search]\nbeta = nan\n", "search.beta"),
+        ("[search]\nbeta = inf\n", "search.beta"),
         ("[search]\nbeta = \"fast\"\n", "search.beta"),
         ("[search]\nstrategy = \"best\"\n", "search.strategy"),
         ("[model]\narch = \"vgg\"\n", "model.arch"),
+        ("[data]\ndataset = \"imagenet\"\n", "data.dataset"),
+        ("[data]\ncalib_split = \"val\"\n", "data.calib_split"),
+        ("[data]\nsearch_split = \"\"\n", "data.search_split"),
         ("[data]\nsearch_images = 0\n", "data.search_images"),
+        ("[data]\ncalib_images = 0\n", "data.calib_images"),
+        ("[runtime]\nbatch_size = 0\n", "runtime.batch_size"),
+        ("[runtime]\ndevice = \"gpu\"\n", "runtime.device"),
+        ("[runtime]\ndevice = \"cuda:x\"\n", "runtime.device"),
     ];
     for (body, key) in cases {
-        let text = format!("{MIN}{body}").replace(
-            "[model]\nweights = \"w.safetensors\"\n[model]\n",
-            "[model]\nweights = \"w.safetensors\"\n",
-        );
+        // Sections other than [model] go after MIN; [model] ones replace it.
+        let text = if body.starts_with("[model]") {
+            format!("[model]\nweights = \"w.safetensors\"\n{}", &body[8..])
+        } else if body.starts_with('[') {
+            format!("{MIN}{body}")
+        } else {
+            format!("{body}{MIN}")
+        };
         let (e, file) = error_of(&text, &[], &[]);
-        assert!(e.contains(&file), "{e} names {file}");
-        assert!(e.contains(key), "{e} names {key}");
+        assert_names(&e, &file, key);
     }
 }
 
 #[test]
-fn cuda_without_the_feature_is_an_error() {
-    if cfg!(feature = "cuda") {
-        return;
-    }
-    for dev in ["cuda", "cuda:1"] {
-        let (e, file) = error_of(&format!("{MIN}[runtime]\ndevice = \"{dev}\"\n"), &[], &[]);
+fn specific_messages() {
+    let (e, _) = error_of(&format!("{MIN}[quant]\npair = \"W3A9\"\n"), &[], &[]);
+    assert!(e.contains("W3A9") && e.contains("2 <= x, y <= 8"), "{e}");
+    let (e, _) = error_of(&format!("{MIN}[search]\nbeta = \"fast\"\n"), &[], &[]);
+    assert!(e.contains("\"fast\"") && e.contains("auto"), "{e}");
+    let (e, _) = error_of(&format!("{MIN}[search]\ncolour = 1\n"), &[], &[]);
+    assert!(
+        e.contains("unknown key") && e.contains("strategy, beta"),
+        "{e}"
+    );
+    let (e, _) = error_of(&format!("{MIN}arch = \"vgg\"\n"), &[], &[]);
+    assert!(e.contains("vgg") && e.contains("resnet-tiny"), "{e}");
+    let (e, _) = error_of(&format!("{MIN}[search]\nstrategy = \"best\"\n"), &[], &[]);
+    assert!(e.contains("best") && e.contains("one-shot"), "{e}");
+}
+
+#[test]
+fn toml_syntax_errors_are_one_line_naming_the_file() {
+    let (e, file) = error_of("[model]\nweights = = 1\n", &[], &[]);
+    assert!(e.starts_with(&format!("{file}: ")), "{e}");
+    assert!(e.contains("line 2"), "{e}");
+}
+
+#[test]
+fn errors_in_defaults_toml_name_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = write(tmp.path(), "defaults.toml", "[data]\nsearch_images = 0\n");
+    let (e, _) = error_in(&tmp.path().join("sub"), MIN, &[], &[]);
+    assert_names(&e, &d.display().to_string(), "data.search_images");
+    write(tmp.path(), "defaults.toml", "[data]\ncolour = 0\n");
+    let (e, _) = error_in(&tmp.path().join("sub"), MIN, &[], &[]);
+    assert_names(&e, &d.display().to_string(), "data.colour");
+}
+
+#[test]
+fn env_and_set_errors_name_their_origin() {
+    let (e, _) = error_of(MIN, &[], &[("MPQ_SEARCH__BETA", "-2")]);
+    assert_names(&e, "environment variable MPQ_SEARCH__BETA", "search.beta");
+    let (e, _) = error_of(MIN, &[], &[("MPQ_SEARCH__COLOUR", "2")]);
+    assert_names(
+        &e,
+        "environment variable MPQ_SEARCH__COLOUR",
+        "search.colour",
+    );
+    let (e, _) = error_of(MIN, &[], &[("MPQ_RUNTIME__BATCH_SIZE", "0")]);
+    assert_names(
+        &e,
+        "environment variable MPQ_RUNTIME__BATCH_SIZE",
+        "runtime.batch_size",
+    );
+    let (e, _) = error_of(MIN, &["search.beta=fast"], &[]);
+    assert_names(&e, "--set search.beta", "search.beta");
+    let (e, _) = error_of(MIN, &["model.colour=1"], &[]);
+    assert_names(&e, "--set model.colour", "model.colour");
+    let (e, _) = error_of(MIN, &["quant.pair=W4"], &[]);
+    assert_names(&e, "--set quant.pair", "quant.pair");
+    let (e, _) = error_of(MIN, &["model.arch=vgg"], &[]);
+    assert_names(&e, "--set model.arch", "model.arch");
+    let (e, _) = error_of(MIN, &["model.weights="], &[]);
+    assert_names(&e, "--set model.weights", "model.weights");
+    // The lower pair equal to the high one blames the later of the two settings.
+    let (e, _) = error_of(MIN, &["quant.high=W4A8"], &[]);
+    assert_names(&e, "--set quant.high", "quant.high");
+    let (e, _) = error_of(MIN, &[], &[("MPQ_QUANT__PAIR", "W8A8")]);
+    assert_names(&e, "environment variable MPQ_QUANT__PAIR", "quant.pair");
+    // Malformed --set options.
+    for bad in ["nonsense", "=1", ".x=1", "search..beta=1", "Search.Beta=1"] {
+        let (e, _) = error_of(MIN, &[bad], &[]);
         assert!(
-            e.contains(&file) && e.contains("runtime.device") && e.contains("--features cuda"),
+            e.starts_with(&format!("--set {bad}: ")) && e.contains("<section>.<key>=<value>"),
             "{e}"
         );
     }
 }
 
 #[test]
-fn env_and_set_errors_name_their_origin() {
-    let (e, _) = error_of(MIN, &[], &[("MPQ_SEARCH__BETA", "-2")]);
-    assert!(
-        e.contains("environment variable MPQ_SEARCH__BETA") && e.contains("search.beta"),
-        "{e}"
-    );
-    let (e, _) = error_of(MIN, &["search.beta=fast"], &[]);
-    assert!(
-        e.contains("--set search.beta") && e.contains("search.beta"),
-        "{e}"
-    );
-    let (e, _) = error_of(MIN, &["nonsense"], &[]);
-    assert!(e.contains("key=value"), "{e}");
-}
-
-#[test]
-fn missing_manifest_and_missing_weights_key() {
+fn missing_manifest_and_missing_weights() {
     let e = load_with_env(Path::new("/no/such/manifest.toml"), &[], &[])
         .unwrap_err()
         .to_string();
     assert_eq!(e, "/no/such/manifest.toml: manifest not found");
-    let (e, _) = error_of("[search]\nstrategy = \"greedy\"\n", &[], &[]);
-    assert!(e.contains("model.weights"), "{e}");
+    let tmp = tempfile::tempdir().unwrap();
+    let e = load_with_env(tmp.path(), &[], &[]).unwrap_err().to_string();
+    assert!(e.ends_with(": manifest not found"), "a directory: {e}");
+
+    // model.weights is required; left at its built-in default, the manifest is blamed.
+    let (e, file) = error_of("[search]\nstrategy = \"greedy\"\n", &[], &[]);
+    assert_names(&e, &file, "model.weights");
+    let (e, file) = error_of("[model]\nweights = \"\"\n", &[], &[]);
+    assert_names(&e, &file, "model.weights");
+}
+
+#[test]
+fn cuda_devices_need_the_feature() {
+    for dev in ["cuda", "cuda:1"] {
+        let text = format!("{MIN}[runtime]\ndevice = \"{dev}\"\n");
+        if cfg!(feature = "cuda") {
+            let tmp = tempfile::tempdir().unwrap();
+            let m = write(tmp.path(), "gpu.toml", &text);
+            let r = load_with_env(&m, &[], &[]).unwrap();
+            let want = if dev == "cuda" { 0 } else { 1 };
+            assert_eq!(r.manifest.runtime.device, DeviceSpec::Cuda(want));
+        } else {
+            let (e, file) = error_of(&text, &[], &[]);
+            assert_names(&e, &file, "runtime.device");
+            assert!(e.contains("--features cuda"), "{e}");
+        }
+    }
+    if !cfg!(feature = "cuda") {
+        let (e, _) = error_of(MIN, &["runtime.device=cuda:0"], &[]);
+        assert_names(&e, "--set runtime.device", "runtime.device");
+    }
 }
 
 #[test]
@@ -168,14 +435,72 @@ fn finds_manifests_recursively_without_defaults_or_baselines() {
         "defaults.toml",
         "a/x.toml",
         "a/b/y.toml",
+        "a/b/defaults.toml",
         "baselines/lit.toml",
+        "a/baselines/lit.toml",
         "a/readme.md",
+        "z.toml",
     ] {
         write(tmp.path(), f, "");
     }
-    let found: Vec<String> = mpq_runner::manifest::find_manifests(tmp.path())
+    let found: Vec<String> = find_manifests(tmp.path())
         .iter()
         .map(|p| p.strip_prefix(tmp.path()).unwrap().display().to_string())
         .collect();
-    assert_eq!(found, vec!["a/b/y.toml", "a/x.toml"]);
+    assert_eq!(found, vec!["a/b/y.toml", "a/x.toml", "z.toml"]);
+    let one = tmp.path().join("a/x.toml");
+    assert_eq!(find_manifests(&one), vec![one]);
+    assert!(find_manifests(&tmp.path().join("nothing")).is_empty());
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+#[test]
+fn project_defaults_match_the_built_in_ones() {
+    // experiments/defaults.toml restates the built-in defaults, so a manifest under it resolves
+    // as it would without it.
+    let text = std::fs::read_to_string(repo().join("experiments/defaults.toml")).unwrap();
+    let t: toml::Table = toml::from_str(&text).unwrap();
+    assert!(
+        t.get("model").and_then(|m| m.get("weights")).is_none(),
+        "each manifest names its own weights"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let bare = write(tmp.path(), "bare/x.toml", MIN);
+    write(tmp.path(), "with/defaults.toml", &text);
+    let with = write(tmp.path(), "with/x.toml", MIN);
+    let a = load_with_env(&bare, &[], &[]).unwrap();
+    let b = load_with_env(&with, &[], &[]).unwrap();
+    assert_eq!(defaults_for(&bare), None);
+    assert_eq!(
+        defaults_for(&with),
+        Some(tmp.path().join("with/defaults.toml"))
+    );
+    assert_eq!(a.manifest, b.manifest);
+    assert_eq!(a.hash, b.hash);
+    assert_eq!(a.manifest, {
+        let mut m = Manifest::default();
+        m.experiment.name = "x".into();
+        m.model.weights = "w.safetensors".into();
+        m
+    });
+}
+
+#[test]
+fn every_manifest_of_the_project_resolves() {
+    let dir = repo().join("experiments");
+    let all = find_manifests(&dir);
+    assert!(!all.is_empty());
+    for m in all {
+        let r = load_with_env(&m, &[], &[]).unwrap_or_else(|e| panic!("{e}"));
+        let found = defaults_for(&m).map(|d| d.canonicalize().unwrap());
+        let want = repo()
+            .join("experiments/defaults.toml")
+            .canonicalize()
+            .unwrap();
+        assert_eq!(found, Some(want), "{}", m.display());
+        assert!(!r.manifest.model.weights.as_os_str().is_empty());
+    }
 }
