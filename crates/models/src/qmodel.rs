@@ -277,3 +277,135 @@ impl LayerRunner for Quantized<'_> {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::arch::Arch;
+    use crate::train::Params;
+    use mpq_data::synth::{generate, Split, SynthConfig};
+    use mpq_data::Rng;
+    use mpq_quant::{calibrate_values, quantize_weights_per_channel};
+
+    /// Random-init weights with non-trivial batch-norm parameters and statistics.
+    fn model(arch: &str) -> QuantModel {
+        let arch = Arch::by_name(arch).unwrap();
+        let mut t = Params::init(&arch, 3, &Device::Cpu).unwrap().tensors();
+        let mut r = Rng::new(9);
+        for (k, v) in t.iter_mut() {
+            let n = v.elem_count();
+            let noise = |lo: f64, hi: f64, r: &mut Rng| -> Vec<f32> {
+                (0..n).map(|_| r.range(lo, hi) as f32).collect()
+            };
+            let new = if k.ends_with("running_var") || (k.ends_with(".weight") && v.rank() == 1) {
+                Some(noise(0.5, 1.5, &mut r))
+            } else if k.ends_with("running_mean") || (k.ends_with(".bias") && v.rank() == 1) {
+                Some(noise(-0.2, 0.2, &mut r))
+            } else {
+                None
+            };
+            if let Some(x) = new {
+                *v = Tensor::from_vec(x, v.shape(), &Device::Cpu).unwrap();
+            }
+        }
+        QuantModel::new(arch, t, &Device::Cpu).unwrap()
+    }
+
+    fn images(n: usize) -> Vec<Batch> {
+        generate(&SynthConfig::default(), Split::Calibration, 0, n)
+            .batches(16, &Device::Cpu)
+            .unwrap()
+    }
+
+    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_scalar()
+            .unwrap()
+    }
+
+    #[test]
+    fn folding_preserves_the_function() {
+        for arch in ["resnet-tiny", "mobilenet-tiny"] {
+            let m = model(arch);
+            let x = &images(8)[0].images;
+            let a = m.logits(x, Precision::Fp32).unwrap();
+            let b = m.logits(x, Precision::Fp32Folded).unwrap();
+            let scale = a
+                .abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
+            assert!(max_diff(&a, &b) <= 1e-4 * scale.max(1.0), "{arch}");
+        }
+    }
+
+    #[test]
+    fn cached_weights_and_first_layer_calibration_follow_the_quantizer() {
+        let mut m = model("mobilenet-tiny");
+        let calib = images(32);
+        let low = BitPair::new(4, 4).unwrap();
+        m.prepare(&[BitPair::W8A8, low], &calib).unwrap();
+        // Weights: exactly the per-channel quantizer on the folded weights.
+        for i in [0, 2, 19] {
+            let w = &m.folded[i].0;
+            let v = w.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            let want = quantize_weights_per_channel(&v, w.dim(0).unwrap(), 4);
+            assert_eq!(
+                m.weights_q[i][&4]
+                    .flatten_all()
+                    .unwrap()
+                    .to_vec1::<f32>()
+                    .unwrap(),
+                want
+            );
+        }
+        // Layer 0's input is the images themselves: its grid is the calibration of their values.
+        let all: Vec<f32> = calib
+            .iter()
+            .flat_map(|b| b.images.flatten_all().unwrap().to_vec1::<f32>().unwrap())
+            .collect();
+        assert_eq!(m.act_grid(0, 4), calibrate_values(&all, 4));
+        assert_eq!(m.act_grid(0, 8), calibrate_values(&all, 8));
+    }
+
+    #[test]
+    fn switching_configurations_recomputes_nothing_and_leaks_nothing() {
+        let mut m = model("resnet-tiny");
+        let calib = images(16);
+        let low = BitPair::new(4, 4).unwrap();
+        m.prepare(&[BitPair::W8A8, low], &calib).unwrap();
+        let n = m.n_layers();
+        let x = &calib[0].images;
+        let mut mask = vec![false; n];
+        m.set_low(&mask, low, BitPair::W8A8);
+        let a = m.logits(x, Precision::Quantized).unwrap();
+        mask[3] = true;
+        mask[n - 1] = true;
+        m.set_low(&mask, low, BitPair::W8A8);
+        let b = m.logits(x, Precision::Quantized).unwrap();
+        assert!(
+            max_diff(&a, &b) > 0.0,
+            "moving layers to W4A4 changes the output"
+        );
+        // Preparing again is a no-op (nothing recomputed), and going back restores the output.
+        let before = m.weights_q[3][&4].clone();
+        m.prepare(&[BitPair::W8A8, low], &calib).unwrap();
+        assert_eq!(
+            before.id(),
+            m.weights_q[3][&4].id(),
+            "the cached tensor itself"
+        );
+        m.set_low(&vec![false; n], low, BitPair::W8A8);
+        let c = m.logits(x, Precision::Quantized).unwrap();
+        assert_eq!(max_diff(&a, &c), 0.0);
+    }
+}
