@@ -24,6 +24,10 @@ train arch:
 report:
     cargo run -- report
 
+# SQL over every run's tables, e.g. just query "SELECT * FROM runs".
+query sql *args:
+    cargo run -- query "{{sql}}" {{args}}
+
 # Benchmarks recorded in docs/benchmarks.md.
 bench:
     cargo run -- bench depthwise

@@ -68,6 +68,19 @@ enum Cmd {
         #[arg(long, default_value = "reports")]
         out: PathBuf,
     },
+    /// SQL over every finished run's tables (steps, candidates, layers, runs), e.g.
+    /// `mpq query "SELECT arch, pair, strategy, max(top1) FROM steps GROUP BY 1,2,3"`.
+    Query {
+        sql: String,
+        #[arg(long, default_value = "results")]
+        results: PathBuf,
+        /// table, csv, json or parquet.
+        #[arg(long, default_value = "table")]
+        format: mpq_report::query::Format,
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Micro-benchmarks.
     Bench {
         #[command(subcommand)]
@@ -184,6 +197,23 @@ fn dispatch(cli: Cli) -> Result<()> {
         Cmd::Report { results, out } => {
             let p = mpq_report::write_report(&results, &out)?;
             println!("wrote {}", p.display());
+            Ok(())
+        }
+        Cmd::Query {
+            sql,
+            results,
+            format,
+            out,
+        } => {
+            let mut df = mpq_report::query::query(&results, &sql)?;
+            match out {
+                Some(path) => {
+                    let mut buf = Vec::new();
+                    mpq_report::query::write(&mut df, format, &mut buf)?;
+                    mpq_report::write_atomic(&path, &buf)?;
+                }
+                None => mpq_report::query::write(&mut df, format, &mut std::io::stdout().lock())?,
+            }
             Ok(())
         }
         Cmd::Bench {

@@ -11,10 +11,12 @@
 //! - it never invents a number: a value missing from the tables is shown as `—`.
 //!
 //! Entry points: [`load_results`] (all runs and steps), [`summary_markdown`] (one table row per
-//! run) and [`write_report`] (both, into `reports/summary.md`).
+//! run), [`write_report`] (both, into `reports/summary.md`) and [`query::query`] (SQL over every
+//! run's tables).
 
 mod fsutil;
 mod load;
+pub mod query;
 mod summary;
 
 use std::path::{Path, PathBuf};
@@ -22,7 +24,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 pub use fsutil::write_atomic;
-pub use load::{load_results, Results};
+pub use load::{load_results, load_table, Results};
 pub use summary::{best_trade_off, summary_markdown, TradeOff, TRADE_OFF_TOLERANCE};
 
 /// Loads `results_dir` and writes `reports_dir/summary.md` (creating `reports_dir`), atomically.

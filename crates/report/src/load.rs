@@ -74,6 +74,23 @@ pub fn load_results(results_dir: &Path) -> anyhow::Result<Results> {
     })
 }
 
+/// One table (`steps`, `candidates`, `layers` or `runs`) of every finished run under
+/// `results_dir`, rows of all runs concatenated (columns unioned as in [`load_results`]). Empty
+/// (no columns) when no finished run has that table.
+pub fn load_table(results_dir: &Path, table: &str) -> anyhow::Result<DataFrame> {
+    if !results_dir.exists() {
+        return Ok(DataFrame::empty());
+    }
+    let mut frames = Vec::new();
+    for dir in run_dirs(results_dir)? {
+        let f = dir.join(format!("{table}.parquet"));
+        if f.is_file() {
+            frames.push(read_parquet(&f)?);
+        }
+    }
+    concat_diagonal(frames).with_context(|| format!("concatenating {table}.parquet files"))
+}
+
 /// Stacks frames whose columns may differ: the result has the union of the columns (in order of
 /// first appearance, each with its first non-null dtype); a frame lacking a column gets nulls
 /// there, and a column of another dtype is cast.
