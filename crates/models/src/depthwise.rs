@@ -328,28 +328,8 @@ pub fn depthwise_cpu(x: &Tensor, w: &Tensor, stride: usize, pad: usize) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
-    use candle_core::Device;
+    use crate::test_util::{max_diff, randn as rand};
     use mpq_data::Rng;
-
-    fn rand(shape: &[usize], r: &mut Rng) -> Tensor {
-        let n: usize = shape.iter().product();
-        let v: Vec<f32> = (0..n).map(|_| r.normal() as f32).collect();
-        Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
-    }
-
-    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-        assert_eq!(a.dims(), b.dims());
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap()
-            .to_scalar()
-            .unwrap()
-    }
 
     #[test]
     fn all_paths_agree_with_candle_grouped_conv() {

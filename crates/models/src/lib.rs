@@ -14,6 +14,9 @@ pub mod train;
 pub mod unfold;
 pub mod weights;
 
+#[cfg(test)]
+mod test_util;
+
 pub use arch::{Arch, LayerKind, LayerRunner, LayerSpec};
 pub use qmodel::QuantModel;
 pub use weights::{load_weights, WeightsError};

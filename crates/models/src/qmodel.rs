@@ -282,6 +282,7 @@ impl LayerRunner for Quantized<'_> {
 mod tests {
     use super::*;
     use crate::arch::Arch;
+    use crate::test_util::max_diff;
     use crate::train::Params;
     use mpq_data::synth::{generate, Split, SynthConfig};
     use mpq_data::Rng;
@@ -314,19 +315,6 @@ mod tests {
     fn images(n: usize) -> Vec<Batch> {
         generate(&SynthConfig::default(), Split::Calibration, 0, n)
             .batches(16, &Device::Cpu)
-            .unwrap()
-    }
-
-    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap()
-            .to_scalar()
             .unwrap()
     }
 

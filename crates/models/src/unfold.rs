@@ -57,29 +57,9 @@ pub fn conv2d_unfold(x: &Tensor, w: &Tensor, stride: usize, pad: usize) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
-    use candle_core::{Device, Var};
+    use crate::test_util::{max_diff, randn as rand};
+    use candle_core::Var;
     use mpq_data::Rng;
-
-    fn rand(shape: &[usize], r: &mut Rng) -> Tensor {
-        let v: Vec<f32> = (0..shape.iter().product())
-            .map(|_| r.normal() as f32)
-            .collect();
-        Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
-    }
-
-    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-        assert_eq!(a.dims(), b.dims());
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap()
-            .to_scalar()
-            .unwrap()
-    }
 
     #[test]
     fn equals_candle_conv2d_with_gradients() {
