@@ -94,17 +94,62 @@ pub enum Block {
     },
 }
 
+impl Block {
+    /// The block's quantizable layers in execution order (ascending indices).
+    pub fn layers(&self) -> Vec<usize> {
+        match *self {
+            Block::Basic {
+                conv1,
+                conv2,
+                downsample,
+            } => [Some(conv1), Some(conv2), downsample]
+                .into_iter()
+                .flatten()
+                .collect(),
+            Block::InvertedResidual {
+                expand,
+                dw,
+                project,
+                ..
+            } => [expand, Some(dw), Some(project)]
+                .into_iter()
+                .flatten()
+                .collect(),
+        }
+    }
+}
+
+/// One piece of the forward graph between two cut points where the whole state of the
+/// computation is a single tensor. The forward pass is the stages in order; a computation can
+/// start at any stage from that stage's input (prefix reuse, see `crate::prefix`). Every stage's
+/// layers are a contiguous range of layer indices, in execution order.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Stage {
+    /// Layer `i` followed by the activation (stem and head convolutions).
+    ConvAct(usize),
+    Block(Block),
+    /// Global average pooling over the spatial dimensions, then the classifier layer `i`
+    /// (its output is the logits; no activation).
+    PoolClassifier(usize),
+}
+
+impl Stage {
+    /// The stage's quantizable layers in execution order.
+    pub fn layers(&self) -> Vec<usize> {
+        match self {
+            Stage::ConvAct(i) | Stage::PoolClassifier(i) => vec![*i],
+            Stage::Block(b) => b.layers(),
+        }
+    }
+}
+
 /// A network: the layers in forward order and how they connect.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Arch {
     pub name: String,
     pub layers: Vec<LayerSpec>,
-    /// conv-bn-act layers before the blocks.
-    pub stem: Vec<usize>,
-    pub blocks: Vec<Block>,
-    /// conv-bn-act layers after the blocks, before global average pooling.
-    pub head: Vec<usize>,
-    pub classifier: usize,
+    /// The forward graph: stem, blocks, head and classifier, in order.
+    pub stages: Vec<Stage>,
     pub act: Activation,
     pub input: [usize; 3],
     pub num_classes: usize,
@@ -132,53 +177,81 @@ impl Arch {
         self.layers.iter().map(|l| l.n_weights()).collect()
     }
 
-    /// Logits for a batch `[B, C, H, W]`.
+    /// `stage_of_layer()[i]`: the stage that runs layer `i`.
+    pub fn stage_of_layer(&self) -> Vec<usize> {
+        let mut of = vec![usize::MAX; self.layers.len()];
+        for (s, st) in self.stages.iter().enumerate() {
+            for i in st.layers() {
+                of[i] = s;
+            }
+        }
+        debug_assert!(
+            of.iter().all(|&s| s != usize::MAX),
+            "every layer in a stage"
+        );
+        of
+    }
+
+    /// Logits for a batch `[B, C, H, W]`: every stage in order.
     pub fn forward(&self, x: &Tensor, r: &mut dyn LayerRunner) -> Result<Tensor> {
-        let act = |t: &Tensor| self.act.apply(t);
+        self.forward_from(0, x, r)
+    }
+
+    /// Logits from the input `x` of stage `first` (the output of stage `first - 1`).
+    pub fn forward_from(
+        &self,
+        first: usize,
+        x: &Tensor,
+        r: &mut dyn LayerRunner,
+    ) -> Result<Tensor> {
         let mut x = x.clone();
-        for &i in &self.stem {
-            x = act(&r.layer(i, &x)?)?;
+        for s in first..self.stages.len() {
+            x = self.run_stage(s, &x, r)?;
         }
-        for b in &self.blocks {
-            x = match *b {
-                Block::Basic {
-                    conv1,
-                    conv2,
-                    downsample,
-                } => {
-                    let y = act(&r.layer(conv1, &x)?)?;
-                    let y = r.layer(conv2, &y)?;
-                    let identity = match downsample {
-                        Some(d) => r.layer(d, &x)?,
-                        None => x.clone(),
-                    };
-                    act(&(y + identity)?)?
+        Ok(x)
+    }
+
+    /// Output of stage `s` for its input `x`.
+    pub fn run_stage(&self, s: usize, x: &Tensor, r: &mut dyn LayerRunner) -> Result<Tensor> {
+        let act = |t: &Tensor| self.act.apply(t);
+        match self.stages[s] {
+            Stage::ConvAct(i) => act(&r.layer(i, x)?),
+            Stage::PoolClassifier(i) => {
+                let pooled = x.mean(D::Minus1)?.mean(D::Minus1)?;
+                r.layer(i, &pooled)
+            }
+            Stage::Block(Block::Basic {
+                conv1,
+                conv2,
+                downsample,
+            }) => {
+                let y = act(&r.layer(conv1, x)?)?;
+                let y = r.layer(conv2, &y)?;
+                let identity = match downsample {
+                    Some(d) => r.layer(d, x)?,
+                    None => x.clone(),
+                };
+                act(&(y + identity)?)
+            }
+            Stage::Block(Block::InvertedResidual {
+                expand,
+                dw,
+                project,
+                residual,
+            }) => {
+                let mut y = x.clone();
+                if let Some(e) = expand {
+                    y = act(&r.layer(e, &y)?)?;
                 }
-                Block::InvertedResidual {
-                    expand,
-                    dw,
-                    project,
-                    residual,
-                } => {
-                    let mut y = x.clone();
-                    if let Some(e) = expand {
-                        y = act(&r.layer(e, &y)?)?;
-                    }
-                    y = act(&r.layer(dw, &y)?)?;
-                    y = r.layer(project, &y)?;
-                    if residual {
-                        (y + &x)?
-                    } else {
-                        y
-                    }
+                y = act(&r.layer(dw, &y)?)?;
+                y = r.layer(project, &y)?;
+                if residual {
+                    y + x
+                } else {
+                    Ok(y)
                 }
-            };
+            }
         }
-        for &i in &self.head {
-            x = act(&r.layer(i, &x)?)?;
-        }
-        let pooled = x.mean(D::Minus1)?.mean(D::Minus1)?;
-        r.layer(self.classifier, &pooled)
     }
 }
 
@@ -281,10 +354,11 @@ pub fn resnet_tiny() -> Arch {
     Arch {
         name: "resnet-tiny".into(),
         layers: b.layers,
-        stem: vec![stem],
-        blocks,
-        head: vec![],
-        classifier: fc,
+        stages: [Stage::ConvAct(stem)]
+            .into_iter()
+            .chain(blocks.into_iter().map(Stage::Block))
+            .chain([Stage::PoolClassifier(fc)])
+            .collect(),
         act: Activation::Relu,
         input: [3, 32, 32],
         num_classes: 10,
@@ -378,10 +452,11 @@ pub fn mobilenet_tiny() -> Arch {
     Arch {
         name: "mobilenet-tiny".into(),
         layers: b.layers,
-        stem: vec![stem],
-        blocks,
-        head: vec![head],
-        classifier: fc,
+        stages: [Stage::ConvAct(stem)]
+            .into_iter()
+            .chain(blocks.into_iter().map(Stage::Block))
+            .chain([Stage::ConvAct(head), Stage::PoolClassifier(fc)])
+            .collect(),
         act: Activation::Relu6,
         input: [3, 32, 32],
         num_classes: 10,
@@ -415,5 +490,18 @@ mod tests {
             6
         );
         assert_eq!(m.layers[19].name, "classifier.1");
+    }
+
+    /// Prefix reuse starts a computation at a stage: the stages must run every layer exactly
+    /// once, in index (execution) order.
+    #[test]
+    fn stages_run_every_layer_once_in_order() {
+        for name in Arch::EMBEDDED {
+            let a = Arch::by_name(name).unwrap();
+            let order: Vec<usize> = a.stages.iter().flat_map(|s| s.layers()).collect();
+            assert_eq!(order, (0..a.layers.len()).collect::<Vec<_>>(), "{name}");
+            let of = a.stage_of_layer();
+            assert!(of.windows(2).all(|w| w[0] <= w[1]), "{name}");
+        }
     }
 }

@@ -17,6 +17,6 @@ pub mod weights;
 #[cfg(test)]
 mod test_util;
 
-pub use arch::{Arch, LayerKind, LayerRunner, LayerSpec};
+pub use arch::{Arch, Block, LayerKind, LayerRunner, LayerSpec, Stage};
 pub use qmodel::QuantModel;
 pub use weights::{load_weights, WeightsError};
