@@ -9,6 +9,7 @@
 pub mod arch;
 pub mod bench;
 pub mod depthwise;
+pub mod prefix;
 pub mod qmodel;
 pub mod train;
 pub mod unfold;

@@ -158,16 +158,39 @@ impl QuantModel {
         self.act_grid[i][&bits]
     }
 
+    /// Whether `pair` has been prepared for every layer ([`QuantModel::prepare`]).
+    pub fn check_prepared(&self, pair: BitPair) -> Result<()> {
+        for i in 0..self.n_layers() {
+            if !(self.weights_q[i].contains_key(&pair.w) && self.act_grid[i].contains_key(&pair.a))
+            {
+                candle_core::bail!("pair {pair} of layer {i} not prepared");
+            }
+        }
+        Ok(())
+    }
+
     /// Set every layer's pair. Every pair must have been prepared.
     pub fn set_config(&mut self, config: &[BitPair]) {
         assert_eq!(config.len(), self.n_layers());
-        for (i, p) in config.iter().enumerate() {
-            assert!(
-                self.weights_q[i].contains_key(&p.w) && self.act_grid[i].contains_key(&p.a),
-                "pair {p} of layer {i} not prepared"
-            );
+        for p in config {
+            self.check_prepared(*p).expect("a prepared pair");
         }
         self.config = config.to_vec();
+    }
+
+    /// Multiply-accumulates of each layer for one image shaped like `images[0]` (`[B, C, H,
+    /// W]`): weights times output positions (for a depthwise layer, one filter per channel).
+    pub fn layer_macs(&self, images: &Tensor) -> Result<Vec<u64>> {
+        let one = images.narrow(0, 0, 1)?;
+        let mut macs = vec![0u64; self.n_layers()];
+        self.arch.forward(
+            &one,
+            &mut Measured {
+                m: self,
+                macs: &mut macs,
+            },
+        )?;
+        Ok(macs)
     }
 
     /// Layers with `low[i]` at `low_pair`, the others at `high_pair`.
@@ -188,22 +211,39 @@ impl QuantModel {
         match precision {
             Precision::Fp32 => self.arch.forward(x, &mut Unfolded { m: self }),
             Precision::Fp32Folded => self.run_observed(x, &mut |_, _| Ok(())),
-            Precision::Quantized => self.arch.forward(x, &mut Quantized { m: self }),
+            Precision::Quantized => self.logits_with(x, &self.config),
         }
+    }
+
+    /// Logits of a batch with every layer at `config[i]` (prepared pairs), whatever the current
+    /// configuration: several configurations can be evaluated at once from shared references.
+    pub fn logits_with(&self, x: &Tensor, config: &[BitPair]) -> Result<Tensor> {
+        self.arch.forward(x, &mut Quantized { m: self, config })
+    }
+
+    /// Layer `i` of the quantized model at pair `p` (its input fake-quantized on the calibrated
+    /// grid, then its quantized weights and folded bias). No activation.
+    pub fn quantized_layer(&self, i: usize, p: BitPair, x: &Tensor) -> Result<Tensor> {
+        let x = match self.act_grid[i][&p.a] {
+            Some(g) => fake_quant(x, &g)?,
+            None => x.clone(),
+        };
+        apply_layer(
+            &self.arch.layers[i],
+            &x,
+            &self.weights_q[i][&p.w],
+            Some(&self.folded[i].1),
+        )
     }
 
     /// Top-1 accuracy (a fraction) over `batches`.
     pub fn accuracy(&self, batches: &[Batch], precision: Precision) -> Result<f64> {
         let (mut correct, mut total) = (0usize, 0usize);
         for b in batches {
-            let pred = self
-                .logits(&b.images, precision)?
-                .argmax(D::Minus1)?
-                .to_vec1::<u32>()?;
-            correct += pred.iter().zip(&b.labels).filter(|(p, l)| p == l).count();
+            correct += correct_in(&self.logits(&b.images, precision)?, &b.labels)?;
             total += b.labels.len();
         }
-        Ok(correct as f64 / total.max(1) as f64)
+        Ok(top1(correct, total))
     }
 
     fn run_observed(
@@ -213,6 +253,18 @@ impl QuantModel {
     ) -> Result<Tensor> {
         self.arch.forward(x, &mut Observed { m: self, f })
     }
+}
+
+/// Correct answers of `logits` `[B, classes]` against `labels` (top-1, argmax).
+pub fn correct_in(logits: &Tensor, labels: &[u32]) -> Result<usize> {
+    let pred = logits.argmax(D::Minus1)?.to_vec1::<u32>()?;
+    Ok(pred.iter().zip(labels).filter(|(p, l)| p == l).count())
+}
+
+/// Top-1 as a fraction: `correct / total` (0 for no images). Every accuracy of the project is
+/// computed by this one expression, so partial counts that add up give bit-identical results.
+pub fn top1(correct: usize, total: usize) -> f64 {
+    correct as f64 / total.max(1) as f64
 }
 
 fn host_values(x: &Tensor) -> Result<Vec<f32>> {
@@ -245,6 +297,23 @@ impl LayerRunner for Unfolded<'_> {
     }
 }
 
+/// Runs the folded FP32 layers and records each one's MACs.
+struct Measured<'a> {
+    m: &'a QuantModel,
+    macs: &'a mut Vec<u64>,
+}
+
+impl LayerRunner for Measured<'_> {
+    fn layer(&mut self, i: usize, x: &Tensor) -> Result<Tensor> {
+        let (w, b) = &self.m.folded[i];
+        let y = apply_layer(&self.m.arch.layers[i], x, w, Some(b))?;
+        // Positions = output elements per image / output channels.
+        let positions = (y.elem_count() / y.dim(0)?.max(1)) / self.m.arch.layers[i].out_ch;
+        self.macs[i] = self.m.arch.layers[i].n_weights() * positions as u64;
+        Ok(y)
+    }
+}
+
 struct Observed<'a, 'f> {
     m: &'a QuantModel,
     f: &'f mut dyn FnMut(usize, &Tensor) -> Result<()>,
@@ -260,21 +329,12 @@ impl LayerRunner for Observed<'_, '_> {
 
 struct Quantized<'a> {
     m: &'a QuantModel,
+    config: &'a [BitPair],
 }
 
 impl LayerRunner for Quantized<'_> {
     fn layer(&mut self, i: usize, x: &Tensor) -> Result<Tensor> {
-        let p = self.m.config[i];
-        let x = match self.m.act_grid[i][&p.a] {
-            Some(g) => fake_quant(x, &g)?,
-            None => x.clone(),
-        };
-        apply_layer(
-            &self.m.arch.layers[i],
-            &x,
-            &self.m.weights_q[i][&p.w],
-            Some(&self.m.folded[i].1),
-        )
+        self.m.quantized_layer(i, self.config[i], x)
     }
 }
 
@@ -282,41 +342,8 @@ impl LayerRunner for Quantized<'_> {
 mod tests {
     use super::*;
     use crate::arch::Arch;
-    use crate::test_util::max_diff;
-    use crate::train::Params;
-    use mpq_data::synth::{generate, Split, SynthConfig};
-    use mpq_data::Rng;
+    use crate::test_util::{images, max_diff, random_model as model};
     use mpq_quant::{calibrate_values, quantize_weights_per_channel};
-
-    /// Random-init weights with non-trivial batch-norm parameters and statistics.
-    fn model(arch: &str) -> QuantModel {
-        let arch = Arch::by_name(arch).unwrap();
-        let mut t = Params::init(&arch, 3, &Device::Cpu).unwrap().tensors();
-        let mut r = Rng::new(9);
-        for (k, v) in t.iter_mut() {
-            let n = v.elem_count();
-            let noise = |lo: f64, hi: f64, r: &mut Rng| -> Vec<f32> {
-                (0..n).map(|_| r.range(lo, hi) as f32).collect()
-            };
-            let new = if k.ends_with("running_var") || (k.ends_with(".weight") && v.rank() == 1) {
-                Some(noise(0.5, 1.5, &mut r))
-            } else if k.ends_with("running_mean") || (k.ends_with(".bias") && v.rank() == 1) {
-                Some(noise(-0.2, 0.2, &mut r))
-            } else {
-                None
-            };
-            if let Some(x) = new {
-                *v = Tensor::from_vec(x, v.shape(), &Device::Cpu).unwrap();
-            }
-        }
-        QuantModel::new(arch, t, &Device::Cpu).unwrap()
-    }
-
-    fn images(n: usize) -> Vec<Batch> {
-        generate(&SynthConfig::default(), Split::Calibration, 0, n)
-            .batches(16, &Device::Cpu)
-            .unwrap()
-    }
 
     #[test]
     fn folding_preserves_the_function() {

@@ -44,9 +44,13 @@ pub const DEFAULTS_FILE: &str = "defaults.toml";
 pub struct ExperimentSection {
     /// Names the run directory and every result row; defaults to the manifest's file stem.
     pub name: String,
-    /// Seeds everything random in a run besides the data.
+    /// Seeds everything random in a run besides the data (the `random` strategy's order).
     pub seed: u64,
     pub description: String,
+    /// The paper's network this run reproduces or stands in for (`ResNet18`, `ResNet50`,
+    /// `MobileNetV2`, `Xception`; empty: none). The report puts the run next to the paper's
+    /// numbers for that network.
+    pub paper_model: String,
 }
 
 /// `[model]`
@@ -89,13 +93,27 @@ pub struct QuantSection {
     pub high: BitPair,
 }
 
-/// `search.strategy`: `"greedy"` or `"one-shot"`.
+/// `search.strategy`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum StrategyName {
+    /// The paper's Algorithm 1.
     #[serde(rename = "greedy")]
     Greedy,
+    /// Order by single-layer sensitivity (Wu et al. 2020, as the paper extends it).
     #[serde(rename = "one-shot")]
     OneShot,
+    /// Minoux's accelerated greedy (stale marginal values as upper bounds).
+    #[serde(rename = "lazy-greedy")]
+    LazyGreedy,
+    /// Greedy that screens candidates on a fraction of the images first.
+    #[serde(rename = "screened-greedy")]
+    ScreenedGreedy,
+    /// The best set of each size, by trying every set (small N only).
+    #[serde(rename = "exhaustive")]
+    Exhaustive,
+    /// A seeded random order: the floor any search must beat.
+    #[serde(rename = "random")]
+    Random,
 }
 
 /// `search.beta`: a fixed finite beta >= 0, or `"auto"` (paper sec. 4.1). In a manifest, a
@@ -112,6 +130,18 @@ pub enum BetaSetting {
 pub struct SearchSection {
     pub strategy: StrategyName,
     pub beta: BetaSetting,
+    /// Stop after this many steps (0: run to the end, every searchable layer moved).
+    pub max_steps: usize,
+    /// The searchable layers (indices in execution order); the others stay at the high pair.
+    /// Empty: every layer.
+    pub layers: Vec<usize>,
+    /// screened-greedy: the fraction of the search images every candidate is first measured on.
+    pub screen_fraction: f64,
+    /// screened-greedy: candidates within `screen_z` standard errors of the best go on to the
+    /// full evaluation.
+    pub screen_z: f64,
+    /// exhaustive: refuse when more layers than this are searchable (2^N evaluations).
+    pub max_layers: usize,
 }
 
 /// `runtime.device`: `"cpu"`, `"cuda"` (= `"cuda:0"`) or `"cuda:N"`. CUDA devices parse only in
@@ -133,6 +163,14 @@ pub struct RuntimeSection {
     pub threads: usize,
     /// Where run directories are written. Relative to the working directory.
     pub results_dir: PathBuf,
+    /// Reuse the computation shared by configurations that differ from the current set only
+    /// from some layer on (bit-identical results; false: every evaluation is a full forward
+    /// pass, the naive path).
+    pub prefix_reuse: bool,
+    /// Evaluate the candidates of a step in parallel (bit-identical results).
+    pub parallel: bool,
+    /// Memory for the prefix cache, in MiB; batches beyond it are recomputed.
+    pub cache_mb: usize,
 }
 
 /// A whole manifest.
@@ -183,6 +221,11 @@ impl Default for SearchSection {
         SearchSection {
             strategy: StrategyName::Greedy,
             beta: BetaSetting::Fixed(0.0),
+            max_steps: 0,
+            layers: vec![],
+            screen_fraction: 0.25,
+            screen_z: 2.0,
+            max_layers: 20,
         }
     }
 }
@@ -194,6 +237,9 @@ impl Default for RuntimeSection {
             batch_size: 256,
             threads: 0,
             results_dir: "results".into(),
+            prefix_reuse: true,
+            parallel: true,
+            cache_mb: 2048,
         }
     }
 }
@@ -215,6 +261,10 @@ impl StrategyName {
         match self {
             StrategyName::Greedy => "greedy",
             StrategyName::OneShot => "one-shot",
+            StrategyName::LazyGreedy => "lazy-greedy",
+            StrategyName::ScreenedGreedy => "screened-greedy",
+            StrategyName::Exhaustive => "exhaustive",
+            StrategyName::Random => "random",
         }
     }
 }
@@ -667,6 +717,44 @@ fn check(m: &Manifest, fig: &Figment, layers: &Layers) -> Result<(), ManifestErr
     ] {
         if v < 1 {
             return fail(key, format!("must be >= 1, got {v}"));
+        }
+    }
+    if !(m.search.screen_fraction > 0.0 && m.search.screen_fraction <= 1.0) {
+        return fail(
+            "search.screen_fraction",
+            format!("must be in (0, 1], got {}", m.search.screen_fraction),
+        );
+    }
+    if !(m.search.screen_z.is_finite() && m.search.screen_z >= 0.0) {
+        return fail(
+            "search.screen_z",
+            format!("must be a finite number >= 0, got {}", m.search.screen_z),
+        );
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for &i in &m.search.layers {
+        if !seen.insert(i) {
+            return fail("search.layers", format!("layer {i} is listed twice"));
+        }
+    }
+    if let Some(arch) = mpq_models::Arch::by_name(&m.model.arch) {
+        let n = arch.layers.len();
+        if let Some(&i) = m.search.layers.iter().find(|&&i| i >= n) {
+            return fail(
+                "search.layers",
+                format!("layer {i} does not exist: {} has layers 0..{}", m.model.arch, n - 1),
+            );
+        }
+        let searchable = if m.search.layers.is_empty() { n } else { m.search.layers.len() };
+        if m.search.strategy == StrategyName::Exhaustive && searchable > m.search.max_layers {
+            return fail(
+                "search.strategy",
+                format!(
+                    "exhaustive search over {searchable} layers needs 2^{searchable} evaluations; \
+                     it is limited to search.max_layers = {} (restrict search.layers)",
+                    m.search.max_layers
+                ),
+            );
         }
     }
     if m.quant.pair == m.quant.high {

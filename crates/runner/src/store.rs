@@ -54,6 +54,12 @@ pub struct StepRow {
     /// Evaluations spent so far (cumulative; step 0 is not counted).
     pub evals: u64,
     pub elapsed_s: f64,
+    /// The layers at the low pair after this step, sorted indices joined by commas (`""` at
+    /// step 0). Needed where sets are not nested (exhaustive).
+    pub low_layers: String,
+    /// Cost so far in full-evaluation equivalents (a partial evaluation on a fraction of the
+    /// images counts that fraction).
+    pub work: f64,
 }
 
 /// One row of `candidates`: a configuration evaluated while choosing step `step`.
@@ -65,6 +71,9 @@ pub struct CandidateRow {
     pub layer_index: u32,
     pub top1: f64,
     pub objective: Option<f64>,
+    /// Images the top-1 was measured on (fewer than the run's search images for a partial,
+    /// screening evaluation).
+    pub n_images: u32,
 }
 
 /// One row of `layers`: a quantizable layer of the run's network, in execution order.
@@ -104,6 +113,27 @@ pub struct RunRow {
     pub status: String,
     pub wall_s: f64,
     pub evals: u64,
+    /// The suite the manifest belongs to (`embedded`, `paper`, ...).
+    pub suite: Option<String>,
+    /// The paper's network this run reproduces or stands in for.
+    pub paper_model: Option<String>,
+    /// The manifest file, as given.
+    pub manifest_path: String,
+    /// `search.beta` as set: a number or `auto` (`beta` holds the value used).
+    pub beta_setting: String,
+    /// Hash of everything the results depend on (see `fingerprint`).
+    pub input_key: String,
+    /// Hash of the source that computes results.
+    pub code_version: String,
+    /// The searchable layers when the search was restricted to some (comma-separated indices).
+    pub search_layers: Option<String>,
+    /// Steps the search was limited to (`search.max_steps`; null: no limit).
+    pub max_steps: Option<u32>,
+    /// The search's cost in full-evaluation equivalents.
+    pub work: f64,
+    /// Evaluations answered from the journal of an interrupted run (0 for a run that went
+    /// through at once).
+    pub evals_replayed: u64,
 }
 
 /// All four tables of one run.
@@ -158,6 +188,8 @@ pub fn steps_frame(rows: &[StepRow]) -> PolarsResult<DataFrame> {
             col(rows, "rel_size", |r| r.rel_size),
             col(rows, "evals", |r| r.evals),
             col(rows, "elapsed_s", |r| r.elapsed_s),
+            str_col(rows, "low_layers", |r| &r.low_layers),
+            col(rows, "work", |r| r.work),
         ],
     )
 }
@@ -173,6 +205,7 @@ pub fn candidates_frame(rows: &[CandidateRow]) -> PolarsResult<DataFrame> {
             col(rows, "layer_index", |r| r.layer_index),
             col(rows, "top1", |r| r.top1),
             col(rows, "objective", |r| r.objective),
+            col(rows, "n_images", |r| r.n_images),
         ],
     )
 }
@@ -217,6 +250,16 @@ pub fn runs_frame(rows: &[RunRow]) -> PolarsResult<DataFrame> {
             str_col(rows, "status", |r| &r.status),
             col(rows, "wall_s", |r| r.wall_s),
             col(rows, "evals", |r| r.evals),
+            opt_str_col(rows, "suite", |r| r.suite.as_deref()),
+            opt_str_col(rows, "paper_model", |r| r.paper_model.as_deref()),
+            str_col(rows, "manifest_path", |r| &r.manifest_path),
+            str_col(rows, "beta_setting", |r| &r.beta_setting),
+            str_col(rows, "input_key", |r| &r.input_key),
+            str_col(rows, "code_version", |r| &r.code_version),
+            opt_str_col(rows, "search_layers", |r| r.search_layers.as_deref()),
+            col(rows, "max_steps", |r| r.max_steps),
+            col(rows, "work", |r| r.work),
+            col(rows, "evals_replayed", |r| r.evals_replayed),
         ],
     )
 }
@@ -248,22 +291,22 @@ fn sync_dir(dir: &Path) {
     }
 }
 
-/// Writes `df` to `path` as Parquet (zstd), atomically: into a temporary file in the same
-/// directory (`.<name>.<unique>.tmp`), fsynced, then renamed onto `path`. On any error the
-/// temporary file is removed and a previous file at `path` is left as it was.
-pub fn write_parquet_atomic(df: &mut DataFrame, path: &Path) -> anyhow::Result<()> {
+/// Writes `path` atomically through `write`: into a temporary file in the same directory
+/// (`.<name>.<unique>.tmp`), fsynced, then renamed onto `path`. On any error the temporary file
+/// is removed and a previous file at `path` is left as it was.
+pub fn write_atomic_with(
+    path: &Path,
+    write: impl FnOnce(&mut BufWriter<File>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     let tmp = temp_path(path)?;
-    let write = |df: &mut DataFrame| -> anyhow::Result<()> {
+    let attempt = || -> anyhow::Result<()> {
         let file = OpenOptions::new()
             .write(true)
             .create_new(true)
             .open(&tmp)
             .with_context(|| format!("creating {}", tmp.display()))?;
         let mut w = BufWriter::new(file);
-        ParquetWriter::new(&mut w)
-            .with_compression(ParquetCompression::Zstd(None))
-            .finish(df)
-            .with_context(|| format!("writing Parquet to {}", tmp.display()))?;
+        write(&mut w).with_context(|| format!("writing {}", tmp.display()))?;
         w.flush()?;
         let file = w.into_inner().map_err(|e| e.into_error())?;
         file.sync_all()
@@ -273,7 +316,7 @@ pub fn write_parquet_atomic(df: &mut DataFrame, path: &Path) -> anyhow::Result<(
             .with_context(|| format!("renaming {} onto {}", tmp.display(), path.display()))?;
         Ok(())
     };
-    match write(df) {
+    match attempt() {
         Ok(()) => {
             sync_dir(parent_dir(path));
             Ok(())
@@ -283,6 +326,21 @@ pub fn write_parquet_atomic(df: &mut DataFrame, path: &Path) -> anyhow::Result<(
             Err(e.context(format!("writing {}", path.display())))
         }
     }
+}
+
+/// Writes `bytes` to `path` atomically (see [`write_atomic_with`]).
+pub fn write_file_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    write_atomic_with(path, |w| Ok(w.write_all(bytes)?))
+}
+
+/// Writes `df` to `path` as Parquet (zstd), atomically (see [`write_atomic_with`]).
+pub fn write_parquet_atomic(df: &mut DataFrame, path: &Path) -> anyhow::Result<()> {
+    write_atomic_with(path, |w| {
+        ParquetWriter::new(w)
+            .with_compression(ParquetCompression::Zstd(None))
+            .finish(df)?;
+        Ok(())
+    })
 }
 
 /// Creates `dir` and writes the run's four tables into it, each atomically, `runs.parquet` last
@@ -367,4 +425,164 @@ pub fn new_run_id(manifest_hash: &str, now: SystemTime) -> String {
         .collect::<String>()
         .to_ascii_lowercase();
     format!("{y:04}{mo:02}{d:02}T{h:02}{mi:02}{s:02}Z-{short}")
+}
+
+/// The input key of a run (see `fingerprint`), written when its directory is created.
+pub const KEY_FILE: &str = "input.key";
+/// The journal of its evaluations (see `journal`).
+pub const JOURNAL_FILE: &str = "journal.log";
+/// Held while a process runs it: the process id.
+pub const LOCK_FILE: &str = "lock";
+
+/// A run directory found under `results/<experiment>/`.
+#[derive(Clone, Debug)]
+pub struct StoredRun {
+    pub dir: PathBuf,
+    pub run_id: String,
+    /// Its input key (`None` for a directory of an older version without one).
+    pub key: Option<crate::fingerprint::InputKey>,
+    /// Whether `runs.parquet` is there: a finished run.
+    pub finished: bool,
+}
+
+/// The run directories of `experiment`, sorted by run id (start time).
+pub fn stored_runs(results_dir: &Path, experiment: &str) -> Vec<StoredRun> {
+    let Ok(rd) = fs::read_dir(results_dir.join(experiment)) else {
+        return vec![];
+    };
+    let mut runs: Vec<StoredRun> = rd
+        .flatten()
+        .filter(|e| e.path().is_dir() && !e.file_name().to_string_lossy().starts_with('.'))
+        .map(|e| {
+            let dir = e.path();
+            StoredRun {
+                run_id: e.file_name().to_string_lossy().into_owned(),
+                key: fs::read_to_string(dir.join(KEY_FILE))
+                    .ok()
+                    .and_then(|t| crate::fingerprint::InputKey::from_text(&t)),
+                finished: dir.join("runs.parquet").is_file(),
+                dir,
+            }
+        })
+        .collect();
+    runs.sort_by(|a, b| a.run_id.cmp(&b.run_id));
+    runs
+}
+
+/// Removes the lock file when dropped.
+#[derive(Debug)]
+pub struct RunLock(PathBuf);
+
+impl Drop for RunLock {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.0);
+    }
+}
+
+/// Whether process `pid` is alive (Linux: `/proc/<pid>`; elsewhere a lock is never stale).
+fn process_alive(pid: u32) -> bool {
+    if cfg!(target_os = "linux") {
+        Path::new(&format!("/proc/{pid}")).exists()
+    } else {
+        true
+    }
+}
+
+/// Takes the lock of a run directory; a lock left by a dead process is taken over.
+pub fn lock_run(dir: &Path) -> anyhow::Result<RunLock> {
+    let path = dir.join(LOCK_FILE);
+    for _ in 0..2 {
+        match OpenOptions::new().write(true).create_new(true).open(&path) {
+            Ok(mut f) => {
+                write!(f, "{}", std::process::id())?;
+                f.sync_all()?;
+                return Ok(RunLock(path));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                let pid = fs::read_to_string(&path)
+                    .ok()
+                    .and_then(|s| s.trim().parse::<u32>().ok());
+                if let Some(pid) = pid.filter(|&p| p != std::process::id() && process_alive(p)) {
+                    anyhow::bail!(
+                        "{}: another mpq process (pid {pid}) is running this experiment",
+                        dir.display()
+                    );
+                }
+                fs::remove_file(&path)
+                    .with_context(|| format!("removing the stale lock {}", path.display()))?;
+            }
+            Err(e) => return Err(e).with_context(|| format!("creating {}", path.display())),
+        }
+    }
+    anyhow::bail!("{}: cannot take the lock", dir.display())
+}
+
+/// A run directory ready to be written: new, or an unfinished one resumed.
+#[derive(Debug)]
+pub struct OpenRun {
+    pub dir: PathBuf,
+    pub run_id: String,
+    /// The directory existed (an interrupted run with the same input key).
+    pub resumed: bool,
+    pub lock: RunLock,
+}
+
+/// Opens the run directory of `experiment` for `key`: the latest unfinished run with that key
+/// if there is one (resume), else a new one (with its key file written atomically).
+pub fn open_run(
+    results_dir: &Path,
+    experiment: &str,
+    key: &crate::fingerprint::InputKey,
+    now: SystemTime,
+) -> anyhow::Result<OpenRun> {
+    let unfinished = stored_runs(results_dir, experiment)
+        .into_iter()
+        .rev()
+        .find(|r| !r.finished && r.key.as_ref().is_some_and(|k| k.key == key.key));
+    if let Some(r) = unfinished {
+        let lock = lock_run(&r.dir)?;
+        return Ok(OpenRun {
+            dir: r.dir,
+            run_id: r.run_id,
+            resumed: true,
+            lock,
+        });
+    }
+    let mut run_id = new_run_id(&key.key, now);
+    let mut dir = run_dir(results_dir, experiment, &run_id);
+    // Two runs of one manifest started within a second: suffix the later one.
+    let mut n = 1;
+    while dir.exists() {
+        n += 1;
+        run_id = format!("{}-{n}", new_run_id(&key.key, now));
+        dir = run_dir(results_dir, experiment, &run_id);
+    }
+    fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let lock = lock_run(&dir)?;
+    write_file_atomic(&dir.join(KEY_FILE), key.to_text().as_bytes())?;
+    Ok(OpenRun {
+        dir,
+        run_id,
+        resumed: false,
+        lock,
+    })
+}
+
+/// The start time encoded in a run id (`YYYYMMDDTHHMMSSZ-...`), as RFC 3339.
+pub fn run_id_start(run_id: &str) -> Option<String> {
+    let t = run_id.get(..16)?;
+    let b = t.as_bytes();
+    let digits = |r: std::ops::Range<usize>| t.get(r.clone()).filter(|s| s.bytes().all(|c| c.is_ascii_digit()));
+    if b.get(8) != Some(&b'T') || b.get(15) != Some(&b'Z') {
+        return None;
+    }
+    Some(format!(
+        "{}-{}-{}T{}:{}:{}Z",
+        digits(0..4)?,
+        digits(4..6)?,
+        digits(6..8)?,
+        digits(9..11)?,
+        digits(11..13)?,
+        digits(13..15)?
+    ))
 }

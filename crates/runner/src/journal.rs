@@ -1,0 +1,312 @@
+//! Resume: every evaluation a search makes is appended to a journal beside the run, and a run
+//! started again answers the evaluations it already made from the journal. Searches are
+//! deterministic functions of their evaluations, so a resumed search fast-forwards through the
+//! journaled ones and ends with exactly the steps and candidates of an uninterrupted run
+//! (timings aside), whatever point it was killed at.
+//!
+//! Format: a text file, one evaluation per line, appended and synced (`fdatasync`) before the
+//! evaluation is used:
+//! ```text
+//! mpq-journal 1
+//! a <mask> <top-1 as the hex bits of an f64> <checksum>
+//! c <mask> <first part>-<end part> <correct> <total> <checksum>
+//! ```
+//! `<mask>` is the configuration, layer `i` = bit `i`, as hex bytes (least significant layer
+//! first). The checksum (FNV-1a, 64 bits, hex) covers the line before it. A line that does not
+//! end in a newline, does not parse or fails its checksum is where the journal ends: a kill in
+//! the middle of a write leaves at most one such line, which is cut off on reopening, so a torn
+//! write is never read as a result.
+use anyhow::{bail, Context, Result};
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+const HEADER: &str = "mpq-journal 1\n";
+
+/// A journaled evaluation's value.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Entry {
+    /// Top-1 on all search images.
+    Accuracy(f64),
+    /// Correct answers and images on a range of parts.
+    Count { correct: u64, total: u64 },
+}
+
+/// What an entry is about: a configuration, on all images (`parts: None`) or on a range of
+/// parts.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Key {
+    pub mask: Vec<u8>,
+    pub parts: Option<(usize, usize)>,
+}
+
+impl Key {
+    pub fn accuracy(low: &[bool]) -> Key {
+        Key {
+            mask: pack(low),
+            parts: None,
+        }
+    }
+    pub fn count(low: &[bool], parts: std::ops::Range<usize>) -> Key {
+        Key {
+            mask: pack(low),
+            parts: Some((parts.start, parts.end)),
+        }
+    }
+}
+
+/// Layer `i` = bit `i % 8` of byte `i / 8`.
+fn pack(low: &[bool]) -> Vec<u8> {
+    let mut v = vec![0u8; low.len().div_ceil(8)];
+    for (i, &l) in low.iter().enumerate() {
+        if l {
+            v[i / 8] |= 1 << (i % 8);
+        }
+    }
+    v
+}
+
+fn fnv1a(s: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in s.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+fn format_line(key: &Key, e: &Entry) -> String {
+    let body = match (key.parts, e) {
+        (None, Entry::Accuracy(a)) => format!("a {} {:016x}", hex(&key.mask), a.to_bits()),
+        (Some((s, t)), Entry::Count { correct, total }) => {
+            format!("c {} {s}-{t} {correct} {total}", hex(&key.mask))
+        }
+        _ => unreachable!("accuracy entries have no parts, counts have"),
+    };
+    format!("{body} {:016x}\n", fnv1a(&body))
+}
+
+/// Parses one complete line (without its newline).
+fn parse_line(line: &str) -> Option<(Key, Entry)> {
+    let (body, sum) = line.rsplit_once(' ')?;
+    if sum.len() != 16 || u64::from_str_radix(sum, 16).ok()? != fnv1a(body) {
+        return None;
+    }
+    let f: Vec<&str> = body.split(' ').collect();
+    match f.as_slice() {
+        ["a", mask, bits] if bits.len() == 16 => Some((
+            Key {
+                mask: unhex(mask)?,
+                parts: None,
+            },
+            Entry::Accuracy(f64::from_bits(u64::from_str_radix(bits, 16).ok()?)),
+        )),
+        ["c", mask, range, correct, total] => {
+            let (s, t) = range.split_once('-')?;
+            Some((
+                Key {
+                    mask: unhex(mask)?,
+                    parts: Some((s.parse().ok()?, t.parse().ok()?)),
+                },
+                Entry::Count {
+                    correct: correct.parse().ok()?,
+                    total: total.parse().ok()?,
+                },
+            ))
+        }
+        _ => None,
+    }
+}
+
+/// An open journal: the entries read back, and the file appended to.
+pub struct Journal {
+    path: PathBuf,
+    file: File,
+    entries: HashMap<Key, Entry>,
+    /// Entries read back when the journal was opened.
+    pub replayed: usize,
+}
+
+impl Journal {
+    /// Opens (creating it if needed) the journal at `path`, reads back its valid entries and
+    /// cuts off a torn last line.
+    pub fn open(path: &Path) -> Result<Journal> {
+        let text = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => vec![],
+            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        };
+        let mut entries = HashMap::new();
+        let mut valid_end = 0usize;
+        if !text.is_empty() {
+            if !text.starts_with(HEADER.as_bytes()) {
+                if HEADER.as_bytes().starts_with(&text) {
+                    // A header cut short: nothing was journaled yet.
+                } else {
+                    bail!("{}: not an mpq journal", path.display());
+                }
+            } else {
+                valid_end = HEADER.len();
+                let mut pos = HEADER.len();
+                while let Some(nl) = text[pos..].iter().position(|&b| b == b'\n') {
+                    let line = std::str::from_utf8(&text[pos..pos + nl]).ok();
+                    match line.and_then(parse_line) {
+                        Some((k, e)) => {
+                            entries.insert(k, e);
+                            pos += nl + 1;
+                            valid_end = pos;
+                        }
+                        None => break,
+                    }
+                }
+            }
+        }
+        let mut file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        file.set_len(valid_end as u64)
+            .with_context(|| format!("truncating {}", path.display()))?;
+        use std::io::Seek;
+        file.seek(std::io::SeekFrom::End(0))?;
+        if valid_end == 0 {
+            file.write_all(HEADER.as_bytes())?;
+            file.sync_data()?;
+        }
+        let replayed = entries.len();
+        Ok(Journal {
+            path: path.to_path_buf(),
+            file,
+            entries,
+            replayed,
+        })
+    }
+
+    pub fn get(&self, key: &Key) -> Option<Entry> {
+        self.entries.get(key).copied()
+    }
+
+    /// Appends an entry and syncs it to disk before returning.
+    pub fn put(&mut self, key: Key, entry: Entry) -> Result<()> {
+        let line = format_line(&key, &entry);
+        self.file
+            .write_all(line.as_bytes())
+            .and_then(|_| self.file.sync_data())
+            .with_context(|| format!("appending to {}", self.path.display()))?;
+        self.entries.insert(key, entry);
+        Ok(())
+    }
+
+    /// Entries held (read back and appended).
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mask(bits: &[usize], n: usize) -> Vec<bool> {
+        (0..n).map(|i| bits.contains(&i)).collect()
+    }
+
+    #[test]
+    fn entries_survive_reopening_bit_for_bit() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path().join("journal.log");
+        let a = 0.1f64 + 0.2; // not a short decimal
+        {
+            let mut j = Journal::open(&p).unwrap();
+            j.put(Key::accuracy(&mask(&[0, 9], 17)), Entry::Accuracy(a))
+                .unwrap();
+            j.put(
+                Key::count(&mask(&[16], 17), 2..5),
+                Entry::Count {
+                    correct: 7,
+                    total: 48,
+                },
+            )
+            .unwrap();
+        }
+        let j = Journal::open(&p).unwrap();
+        assert_eq!(j.replayed, 2);
+        assert_eq!(
+            j.get(&Key::accuracy(&mask(&[0, 9], 17))),
+            Some(Entry::Accuracy(a))
+        );
+        assert_eq!(
+            j.get(&Key::count(&mask(&[16], 17), 2..5)),
+            Some(Entry::Count {
+                correct: 7,
+                total: 48
+            })
+        );
+        assert_eq!(j.get(&Key::accuracy(&mask(&[16], 17))), None);
+        assert_eq!(j.get(&Key::count(&mask(&[16], 17), 2..4)), None);
+    }
+
+    /// A write cut anywhere in its last line loses that line only, and the journal goes on
+    /// from there.
+    #[test]
+    fn a_torn_last_line_is_cut_off() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path().join("journal.log");
+        {
+            let mut j = Journal::open(&p).unwrap();
+            j.put(Key::accuracy(&mask(&[1], 4)), Entry::Accuracy(0.5))
+                .unwrap();
+            j.put(Key::accuracy(&mask(&[2], 4)), Entry::Accuracy(0.25))
+                .unwrap();
+        }
+        let full = std::fs::read(&p).unwrap();
+        let second_line_start = full[..full.len() - 1]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .unwrap()
+            + 1;
+        for cut in second_line_start..full.len() {
+            std::fs::write(&p, &full[..cut]).unwrap();
+            let mut j = Journal::open(&p).unwrap();
+            assert_eq!(j.replayed, 1, "cut at {cut}");
+            assert_eq!(j.get(&Key::accuracy(&mask(&[2], 4))), None);
+            j.put(Key::accuracy(&mask(&[3], 4)), Entry::Accuracy(0.75))
+                .unwrap();
+            drop(j);
+            let j = Journal::open(&p).unwrap();
+            assert_eq!(j.replayed, 2, "cut at {cut}: appended after the cut");
+        }
+        // A flipped digit fails the checksum.
+        let mut bad = full.clone();
+        let i = second_line_start + 3;
+        bad[i] = if bad[i] == b'0' { b'1' } else { b'0' };
+        std::fs::write(&p, &bad).unwrap();
+        assert_eq!(Journal::open(&p).unwrap().replayed, 1);
+        // Cut inside the header: an empty journal.
+        std::fs::write(&p, &full[..5]).unwrap();
+        assert_eq!(Journal::open(&p).unwrap().replayed, 0);
+        std::fs::write(&p, b"something else\n").unwrap();
+        assert!(Journal::open(&p).is_err());
+    }
+}

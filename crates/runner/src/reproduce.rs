@@ -1,0 +1,277 @@
+//! `mpq reproduce`: every manifest of the chosen suites brought up to date, like a build
+//! system, then the reports regenerated.
+//!
+//! A suite is a directory directly under the experiments root (`experiments/embedded/`,
+//! `experiments/paper/`). For each manifest the plan says one of:
+//! - up to date: a finished run with the manifest's input key exists (see `fingerprint`: the
+//!   resolved manifest, the files it reads, the code version); nothing runs;
+//! - run: no finished run has that key; the reason names what changed since the latest
+//!   finished run (manifest, a file, the code) or says there is none; an unfinished run with
+//!   that key is resumed from its journal;
+//! - skipped: a file it reads is missing (a paper manifest without ImageNet or weights). A
+//!   suite with such manifests gets one line saying what to configure; asking for that suite by
+//!   name makes it an error.
+//!
+//! Every manifest is resolved and checked before anything runs.
+use crate::fingerprint::{input_key, InputKey};
+use crate::manifest::{self, Resolved};
+use crate::store::{stored_runs, StoredRun};
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+
+/// Options of `mpq reproduce`.
+#[derive(Clone, Debug, Default)]
+pub struct ReproduceOptions {
+    /// The experiments root (normally `experiments/`).
+    pub root: PathBuf,
+    /// Suites to bring up to date; empty: every suite under the root.
+    pub suites: Vec<String>,
+    /// Only manifests whose experiment name or path contains this.
+    pub filter: Option<String>,
+    /// Run even what is up to date.
+    pub force: bool,
+    /// Print the plan and stop.
+    pub dry_run: bool,
+    /// No progress bars.
+    pub quiet: bool,
+    /// `--set` overrides applied to every manifest.
+    pub sets: Vec<String>,
+}
+
+/// What to do with one manifest.
+#[derive(Clone, Debug)]
+pub enum Action {
+    /// A finished run with the same input key.
+    UpToDate(StoredRun),
+    /// Run it; `why` says what changed; `resume` is an unfinished run with the same key.
+    Run {
+        why: String,
+        resume: Option<StoredRun>,
+    },
+    /// A file it reads is missing.
+    Skip { missing: Vec<String> },
+}
+
+/// One manifest of the plan.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    pub suite: String,
+    pub manifest: PathBuf,
+    pub resolved: Resolved,
+    pub key: Option<InputKey>,
+    pub action: Action,
+}
+
+impl Entry {
+    /// The finished, up-to-date run of this manifest, if any.
+    pub fn current_run(&self) -> Option<&StoredRun> {
+        match &self.action {
+            Action::UpToDate(r) => Some(r),
+            _ => None,
+        }
+    }
+}
+
+/// The suites under `root`: its subdirectories holding manifests, sorted (`baselines/` and
+/// hidden directories excluded).
+pub fn suites(root: &Path) -> Result<Vec<String>> {
+    let rd = std::fs::read_dir(root)
+        .with_context(|| format!("{}: cannot read the experiments directory", root.display()))?;
+    let mut out: Vec<String> = rd
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "baselines" && !n.starts_with('.'))
+        .filter(|n| !manifest::find_manifests(&root.join(n)).is_empty())
+        .collect();
+    out.sort();
+    Ok(out)
+}
+
+/// The suite of a manifest: the directory directly under the one holding the nearest
+/// `defaults.toml` (normally `experiments/`), else the manifest's own directory's name.
+pub fn suite_of(manifest: &Path) -> Option<String> {
+    let abs = std::path::absolute(manifest).ok()?;
+    if let Some(defaults) = manifest::defaults_for(manifest) {
+        let root = std::path::absolute(defaults).ok()?.parent()?.to_path_buf();
+        if let Ok(rel) = abs.strip_prefix(&root) {
+            let mut comps = rel.components();
+            let first = comps.next()?;
+            if comps.next().is_some() {
+                return Some(first.as_os_str().to_string_lossy().into_owned());
+            }
+        }
+    }
+    Some(abs.parent()?.file_name()?.to_string_lossy().into_owned())
+}
+
+/// The files a manifest's run reads, and the reasons some are missing (one each).
+pub fn inputs(m: &manifest::Manifest) -> (Vec<PathBuf>, Vec<String>) {
+    let mut files = vec![m.model.weights.clone()];
+    let mut missing = vec![];
+    match crate::dataset::data_inputs(&m.data) {
+        Ok(f) => files.extend(f),
+        Err(e) => missing.push(e),
+    }
+    for f in &files {
+        if !f.exists() {
+            missing.push(format!("{} not found", f.display()));
+        }
+    }
+    (files, missing)
+}
+
+/// Why a run with `key` is needed, given the runs already stored.
+fn why_run(key: &InputKey, stored: &[StoredRun], force: bool) -> String {
+    if force && stored.iter().any(|r| r.finished && r.key.as_ref() == Some(key)) {
+        return "forced".into();
+    }
+    let latest = stored
+        .iter()
+        .rev()
+        .find(|r| r.finished && r.key.is_some());
+    match latest.and_then(|r| r.key.as_ref()) {
+        None => "no previous run".into(),
+        Some(old) => {
+            let changed = key.changed_since(old);
+            if changed.is_empty() {
+                "no previous run".into()
+            } else {
+                format!("changed since the last run: {}", changed.join(", "))
+            }
+        }
+    }
+}
+
+/// The plan for `opts`: every manifest of the chosen suites, resolved and classified.
+pub fn plan(opts: &ReproduceOptions) -> Result<Vec<Entry>> {
+    let all = suites(&opts.root)?;
+    let chosen: Vec<String> = if opts.suites.is_empty() {
+        all.clone()
+    } else {
+        for s in &opts.suites {
+            if !all.contains(s) {
+                bail!(
+                    "{}: no suite {s:?} (suites: {})",
+                    opts.root.display(),
+                    all.join(", ")
+                );
+            }
+        }
+        opts.suites.clone()
+    };
+    let mut entries = vec![];
+    let mut names: std::collections::HashMap<String, PathBuf> = Default::default();
+    for suite in chosen {
+        for path in manifest::find_manifests(&opts.root.join(&suite)) {
+            let resolved = manifest::load(&path, &opts.sets)?;
+            let name = resolved.manifest.experiment.name.clone();
+            if let Some(other) = names.insert(name.clone(), path.clone()) {
+                bail!(
+                    "{}: experiment.name: {name:?} is also the name of {}; results of both would mix",
+                    path.display(),
+                    other.display()
+                );
+            }
+            if let Some(f) = &opts.filter {
+                if !name.contains(f.as_str()) && !path.to_string_lossy().contains(f.as_str()) {
+                    continue;
+                }
+            }
+            let m = &resolved.manifest;
+            let (files, missing) = inputs(m);
+            let (key, action) = if !missing.is_empty() {
+                (None, Action::Skip { missing })
+            } else {
+                let key = input_key(&resolved, &files)
+                    .with_context(|| format!("{}: fingerprinting its inputs", path.display()))?;
+                let stored = stored_runs(&m.runtime.results_dir, &name);
+                let same = |finished: bool| {
+                    stored
+                        .iter()
+                        .rev()
+                        .find(|r| r.finished == finished && r.key.as_ref() == Some(&key))
+                        .cloned()
+                };
+                let action = match same(true) {
+                    Some(r) if !opts.force => Action::UpToDate(r),
+                    _ => Action::Run {
+                        why: why_run(&key, &stored, opts.force),
+                        resume: same(false),
+                    },
+                };
+                (Some(key), action)
+            };
+            entries.push(Entry {
+                suite: suite.clone(),
+                manifest: path,
+                resolved,
+                key,
+                action,
+            });
+        }
+    }
+    Ok(entries)
+}
+
+/// One line per suite with skipped manifests: what is missing and how to configure it.
+pub fn skipped_suites(entries: &[Entry], root: &Path) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = vec![];
+    let mut suites: Vec<&str> = entries.iter().map(|e| e.suite.as_str()).collect();
+    suites.dedup();
+    for suite in suites {
+        let skipped: Vec<&Entry> = entries
+            .iter()
+            .filter(|e| e.suite == suite && matches!(e.action, Action::Skip { .. }))
+            .collect();
+        if skipped.is_empty() {
+            continue;
+        }
+        let mut reasons: Vec<String> = vec![];
+        for e in &skipped {
+            if let Action::Skip { missing } = &e.action {
+                for m in missing {
+                    if !reasons.contains(m) {
+                        reasons.push(m.clone());
+                    }
+                }
+            }
+        }
+        let shown = reasons.len().min(3);
+        let more = if reasons.len() > shown {
+            format!(" and {} more", reasons.len() - shown)
+        } else {
+            String::new()
+        };
+        let readme = root.join(suite).join("README.md");
+        let see = if readme.is_file() {
+            format!(" (see {})", readme.display())
+        } else {
+            String::new()
+        };
+        out.push((
+            suite.to_string(),
+            format!(
+                "{suite}: {} of {} manifests skipped, inputs missing: {}{more}{see}",
+                skipped.len(),
+                entries.iter().filter(|e| e.suite == suite).count(),
+                reasons[..shown].join("; "),
+            ),
+        ));
+    }
+    out
+}
+
+/// A line describing an entry's action, for the plan printout.
+pub fn describe(e: &Entry) -> String {
+    let name = format!("{}/{}", e.suite, e.resolved.manifest.experiment.name);
+    match &e.action {
+        Action::UpToDate(r) => format!("{name}: up to date ({})", r.dir.display()),
+        Action::Run { why, resume: None } => format!("{name}: run ({why})"),
+        Action::Run {
+            why,
+            resume: Some(r),
+        } => format!("{name}: resume {} ({why})", r.dir.display()),
+        Action::Skip { missing } => format!("{name}: skipped ({})", missing.join("; ")),
+    }
+}
