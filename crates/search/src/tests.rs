@@ -3,6 +3,15 @@
 use super::*;
 use std::convert::Infallible;
 
+// The newer strategies and the richer evaluator interface, one file each under `tests/`.
+mod evaluator;
+mod exhaustive;
+mod ground;
+mod lazy;
+mod random;
+mod screened;
+mod support;
+
 /// A set function given as a closure; logs every set it is asked about (as sorted indices).
 struct Fun<F: FnMut(&[bool]) -> f64> {
     f: F,
