@@ -22,16 +22,39 @@ pub fn objective(top1: f64, params_low: u64, beta: f64) -> Option<f64> {
 /// Why automatic beta cannot be computed.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub enum AutoBetaError {
+    /// No layers.
     #[error("no step-1 accuracies")]
     Empty,
+    /// Not one accuracy per layer.
     #[error("{n_acc} step-1 accuracies for {n_layers} layers")]
-    LengthMismatch { n_acc: usize, n_layers: usize },
+    LengthMismatch {
+        /// Accuracies given.
+        n_acc: usize,
+        /// Layers given.
+        n_layers: usize,
+    },
+    /// A step-1 accuracy of 0 (spec sec. 7: the run stops).
     #[error("the step-1 accuracy of layer {layer_index} is 0 (ln 0)")]
-    ZeroAccuracy { layer_index: usize },
+    ZeroAccuracy {
+        /// The layer.
+        layer_index: usize,
+    },
+    /// A step-1 accuracy that is not a fraction in (0, 1].
     #[error("the step-1 accuracy of layer {layer_index} is {value}, not a fraction in (0, 1]")]
-    InvalidAccuracy { layer_index: usize, value: f64 },
+    InvalidAccuracy {
+        /// The layer.
+        layer_index: usize,
+        /// Its accuracy.
+        value: f64,
+    },
+    /// A layer with fewer than 2 weights, so `ln n_j <= 0`.
     #[error("layer {layer_index} has {n} weight(s), so ln n <= 0")]
-    TooFewWeights { layer_index: usize, n: u64 },
+    TooFewWeights {
+        /// The layer.
+        layer_index: usize,
+        /// Its weight count.
+        n: u64,
+    },
 }
 
 /// Layer sizes for which `p_j = ln n_j > 0` for every layer (n_j >= 2); the only condition on
