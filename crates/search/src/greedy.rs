@@ -22,7 +22,7 @@ pub(crate) fn greedy<E: Evaluator>(
 ) -> Result<f64, SearchError<E::Error>> {
     let mut resolved = start(s, beta, top0, obs);
     s.commit(eval)?;
-    for k in 1..=s.n {
+    for k in 1..=s.last {
         let remaining = remaining(s);
         let accs = eval_chunked(s, k, &remaining, 0, remaining.len(), eval, obs)?;
         let b = resolve(s, &mut resolved, &accs, top0, obs)?;
@@ -68,7 +68,7 @@ pub(crate) fn finish_step<E: Evaluator>(
 ) -> Result<(), SearchError<E::Error>> {
     s.push_step(Some(j), top1, f);
     s.notify_step(k, obs);
-    if k < s.n {
+    if k < s.last {
         s.commit(eval)?;
     }
     Ok(())

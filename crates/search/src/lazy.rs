@@ -20,8 +20,10 @@
 //! - Bounds are inflated by `1e-9 * (1 + |f(S_{k-1})| + |gain|)` so that floating-point
 //!   rounding of `f(S_{k-1}) + gain` cannot hide a tie; this can only cost an extra evaluation,
 //!   never change a choice. (Real accuracies differ by at least one image, 1/n.)
-//! - Each evaluator call takes the stale entries in priority order up to the first fresh one,
-//!   at most `batch_hint` of them (with a hint of 1: one at a time, the classic algorithm).
+//! - From step 2 on, stale entries are re-evaluated one at a time, the classic algorithm,
+//!   whatever the evaluator's batch hint: with an objective that is not submodular, which
+//!   entries get re-evaluated decides the choice, and a run's result must not depend on the
+//!   number of threads. Step 1 evaluates every layer, in chunks of the batch hint.
 //!
 //! Guarantee: if `f` is submodular on the sets visited, every step chooses what greedy chooses
 //! (same layer, same top-1 and objective, since they are the same evaluations); the cost is at
@@ -62,7 +64,7 @@ pub(crate) fn lazy_greedy<E: Evaluator>(
     let (j, a, mut f_cur) = best.expect("the ground set is not empty");
     finish_step(s, 1, j, a, f_cur, eval, obs)?;
 
-    for k in 2..=s.n {
+    for k in 2..=s.last {
         let rem = remaining(s);
         let mut entries: Vec<Entry> = rem
             .iter()
@@ -80,10 +82,13 @@ pub(crate) fn lazy_greedy<E: Evaluator>(
             }
             let mut order: Vec<usize> = (0..entries.len()).collect();
             order.sort_by(|&x, &y| priority(&entries[x], &entries[y]));
+            // One at a time, whatever the batch hint: which layers get re-evaluated decides
+            // the choice when the objective is not submodular, so it must not depend on how
+            // many threads evaluate (the input key of a run leaves the thread count out).
             let chunk: Vec<usize> = order
                 .into_iter()
                 .take_while(|&e| entries[e].fresh.is_none())
-                .take(s.batch)
+                .take(1)
                 .collect();
             let js: Vec<usize> = chunk.iter().map(|&e| entries[e].j).collect();
             let accs = eval_chunked(s, k, &js, done, rem.len(), eval, obs)?;

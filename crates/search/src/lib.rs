@@ -263,6 +263,11 @@ pub struct Problem {
     /// M-layer network (steps 0..=M, greedy M(M+1)/2 evaluations, automatic beta from these
     /// layers' step-1 accuracies).
     pub searchable: Option<Vec<usize>>,
+    /// Stop after K steps, K >= 1 (a 0 counts as 1; `None`: after step M, every searchable
+    /// layer moved). The sequential strategies (greedy, one-shot, lazy, screened, random)
+    /// then record steps 0..=K and spend only what those steps need; exhaustive search refuses
+    /// a limit (its steps are all found at once).
+    pub max_steps: Option<usize>,
 }
 
 impl Problem {
@@ -271,6 +276,7 @@ impl Problem {
         Problem {
             layer_params,
             searchable: None,
+            max_steps: None,
         }
     }
 
@@ -534,6 +540,9 @@ pub enum SearchError<E> {
         /// The index given twice.
         layer_index: usize,
     },
+    /// A step limit given to a strategy that finds all its steps at once (exhaustive).
+    #[error("exhaustive search finds every step at once: a step limit (max_steps) does not apply")]
+    MaxStepsUnsupported,
     /// N = 0, or an empty searchable list.
     #[error("the problem has no (searchable) layers")]
     Empty,
@@ -567,6 +576,29 @@ pub fn work_max(strategy: Strategy, m: usize) -> f64 {
     }
 }
 
+/// [`evals_total`] of a search stopped after step `k` < M: greedy spends M + (M-1) + ... +
+/// (M-k+1), one-shot M + k - 1, random k.
+fn evals_limited(strategy: Strategy, m: usize, k: usize) -> Option<usize> {
+    match strategy {
+        Strategy::Greedy { .. } => Some(k * m - k * k.saturating_sub(1) / 2),
+        Strategy::OneShot => Some(m + k.saturating_sub(1)),
+        Strategy::Random { .. } => Some(k),
+        Strategy::LazyGreedy { .. }
+        | Strategy::ScreenedGreedy { .. }
+        | Strategy::Exhaustive { .. } => None,
+    }
+}
+
+/// [`work_max`] of a search stopped after step `k` < M.
+fn work_limited(strategy: Strategy, m: usize, k: usize) -> f64 {
+    match strategy {
+        Strategy::Greedy { .. } | Strategy::LazyGreedy { .. } | Strategy::ScreenedGreedy { .. } => {
+            (k * m - k * k.saturating_sub(1) / 2) as f64
+        }
+        _ => evals_limited(strategy, m, k).map_or_else(|| work_max(strategy, m), |e| e as f64),
+    }
+}
+
 /// Run `strategy` on `problem`. Settings are checked before any evaluation; then step 0 is
 /// evaluated (not counted), then steps 1..=M. An evaluator error stops the search at once.
 pub fn run<E: Evaluator>(
@@ -581,12 +613,21 @@ pub fn run<E: Evaluator>(
     let ground = problem.ground_set()?;
     let m = ground.len();
     check_settings(strategy, problem, &ground)?;
-    let total = evals_total(strategy, m);
+    let last = problem.max_steps.map_or(m, |k| k.clamp(1, m));
+    let (total, work) = if last == m {
+        (evals_total(strategy, m), work_max(strategy, m))
+    } else {
+        (
+            evals_limited(strategy, m, last),
+            work_limited(strategy, m, last),
+        )
+    };
     let mut s = Search::new(
         &problem.layer_params,
         ground,
+        last,
         total,
-        work_max(strategy, m),
+        work,
         eval.batch_hint(),
     );
     let top0 = s.eval_step0(eval)?;
@@ -650,6 +691,9 @@ fn check_settings<E>(
             }
         }
         Strategy::Exhaustive { max_layers, .. } => {
+            if problem.max_steps.is_some() {
+                return Err(SearchError::MaxStepsUnsupported);
+            }
             let max = max_layers.min(63);
             if ground.len() > max {
                 return Err(SearchError::TooManyLayers {

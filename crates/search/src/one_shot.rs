@@ -30,10 +30,10 @@ pub(crate) fn one_shot<E: Evaluator>(
     let first = sens[by_sens[0]];
     s.push_step(Some(order[0]), first, Some(first));
     s.notify_step(1, obs);
-    if s.n > 1 {
+    if s.last > 1 {
         s.commit(eval)?;
     }
-    fixed_order_steps(s, &order[1..], 2, eval, obs)
+    fixed_order_steps(s, &order[1..s.last], 2, eval, obs)
 }
 
 /// Steps `first_step..` of a strategy whose order is fixed in advance: step `first_step + i`
@@ -61,13 +61,13 @@ pub(crate) fn fixed_order_steps<E: Evaluator>(
         let tags: Vec<(usize, usize)> = (k..).zip(chunk.iter().copied()).collect();
         let accs = s.eval_sets(&sets, &tags, eval)?;
         obs.on_eval(&s.progress(k + chunk.len() - 1, 1, 1));
-        for (&j, &a) in chunk.iter().zip(&accs) {
+        for (i, (&j, &a)) in chunk.iter().zip(&accs).enumerate() {
             s.push_candidate(k, j, a, Some(a), true);
-            s.push_step(Some(j), a, Some(a));
+            s.push_step_in_chunk(j, a, Some(a), chunk.len() - 1 - i);
             s.notify_step(k, obs);
             k += 1;
         }
-        if k <= s.n {
+        if k <= s.last {
             s.commit(eval)?;
         }
     }

@@ -21,7 +21,7 @@ pub(crate) fn random<E: Evaluator>(
     s.notify_step(0, obs);
     s.commit(eval)?;
     let order = shuffled(&s.ground, seed);
-    fixed_order_steps(s, &order, 1, eval, obs)
+    fixed_order_steps(s, &order[..s.last], 1, eval, obs)
 }
 
 /// `items` in a random order: Fisher-Yates from the last position down, position `i` swapped

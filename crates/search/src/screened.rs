@@ -70,7 +70,7 @@ pub(crate) fn screened_greedy<E: Evaluator>(
     s.commit(eval)?;
     // Images on the screening parts and on the rest, as the first counts report them.
     let (mut n_head, mut n_tail) = (None, None);
-    for k in 1..=s.n {
+    for k in 1..=s.last {
         let rem = remaining(s);
         let n_c = rem.len();
         if resolved.is_none() || n_c == 1 {

@@ -10,8 +10,10 @@ use std::ops::Range;
 use std::time::Instant;
 
 pub(crate) struct Search<'a> {
-    /// M, the number of searchable layers (and of steps after step 0).
+    /// M, the number of searchable layers.
     pub n: usize,
+    /// The last step to take: M, or fewer with a step limit.
+    pub last: usize,
     pub params: &'a [u64],
     /// The searchable layers, ascending.
     pub ground: Vec<usize>,
@@ -37,12 +39,14 @@ impl<'a> Search<'a> {
     pub fn new(
         params: &'a [u64],
         ground: Vec<usize>,
+        last: usize,
         evals_total: Option<usize>,
         work_max: f64,
         batch: usize,
     ) -> Self {
         Search {
             n: ground.len(),
+            last,
             params,
             low: vec![false; params.len()],
             ground,
@@ -251,6 +255,23 @@ impl<'a> Search<'a> {
         self.record_step(None, top1, objective);
     }
 
+    /// [`Search::push_step`] for a step whose evaluation was made together with `later` others
+    /// (the rest of its chunk): its row counts the evaluations and work up to its own only, so
+    /// a step's counts do not depend on the batch hint.
+    pub fn push_step_in_chunk(
+        &mut self,
+        layer: usize,
+        top1: f64,
+        objective: Option<f64>,
+        later: usize,
+    ) {
+        self.push_step(Some(layer), top1, objective);
+        let last = self.steps.last_mut().expect("just pushed");
+        last.evals -= later;
+        last.work =
+            (self.work_parts - later as u64 * self.work_unit) as f64 / self.work_unit as f64;
+    }
+
     fn record_step(&mut self, layer: Option<usize>, top1: f64, objective: Option<f64>) {
         self.steps.push(Step {
             step: self.steps.len(),
@@ -276,7 +297,7 @@ impl<'a> Search<'a> {
     }
 
     pub fn finish(self) -> (Vec<usize>, Vec<Step>, Vec<Candidate>) {
-        debug_assert_eq!(self.steps.len(), self.n + 1);
+        debug_assert_eq!(self.steps.len(), self.last + 1);
         (self.ground, self.steps, self.candidates)
     }
 }

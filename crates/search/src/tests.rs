@@ -8,6 +8,7 @@ mod evaluator;
 mod exhaustive;
 mod ground;
 mod lazy;
+mod max_steps;
 mod random;
 mod screened;
 mod support;
