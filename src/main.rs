@@ -30,6 +30,29 @@ enum Cmd {
         #[arg(long)]
         quiet: bool,
     },
+    /// Bring suites up to date (run every manifest whose results are missing or stale, resume
+    /// interrupted runs), then regenerate the reports.
+    Reproduce {
+        /// Suites (directories under the experiments root); default: all.
+        suites: Vec<String>,
+        /// The experiments root.
+        #[arg(long, default_value = "experiments")]
+        experiments: PathBuf,
+        /// Only manifests whose experiment name or path contains this.
+        #[arg(long)]
+        filter: Option<String>,
+        /// Run even what is up to date.
+        #[arg(long)]
+        force: bool,
+        /// List what would run and why, and stop.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+        /// No progress bars.
+        #[arg(long)]
+        quiet: bool,
+    },
     /// Top-1 of a manifest's model in FP32, all at the high pair and all at the low pair.
     Eval {
         manifest: PathBuf,
@@ -135,6 +158,31 @@ fn dispatch(cli: Cli) -> Result<()> {
                     o.dir.display()
                 );
             }
+            Ok(())
+        }
+        Cmd::Reproduce {
+            suites,
+            experiments,
+            filter,
+            force,
+            dry_run,
+            sets,
+            quiet,
+        } => {
+            let opts = mpq_runner::reproduce::ReproduceOptions {
+                root: experiments,
+                suites,
+                filter,
+                force,
+                dry_run,
+                quiet,
+                sets,
+            };
+            let (_, s) = mpq_runner::reproduce::reproduce(&opts, &mut |l| println!("{l}"))?;
+            println!(
+                "{} run, {} up to date, {} skipped",
+                s.ran, s.up_to_date, s.skipped
+            );
             Ok(())
         }
         Cmd::Eval { manifest, sets } => {

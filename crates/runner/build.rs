@@ -8,7 +8,13 @@
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
-const SOURCES: [&str; 5] = ["../quant/src", "../data/src", "../models/src", "../search/src", "src"];
+const SOURCES: [&str; 5] = [
+    "../quant/src",
+    "../data/src",
+    "../models/src",
+    "../search/src",
+    "src",
+];
 const SKIP: [&str; 2] = ["tests.rs", "test_util.rs"];
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -50,6 +56,11 @@ fn main() {
     let lock = "../../Cargo.lock";
     println!("cargo:rerun-if-changed={lock}");
     h.update(std::fs::read(lock).unwrap_or_default());
-    let hex: String = h.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect();
+    let hex: String = h
+        .finalize()
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect();
     println!("cargo:rustc-env=MPQ_CODE_HASH={hex}");
 }

@@ -40,7 +40,8 @@ struct BatchCache {
 impl BatchCache {
     fn bytes(&self) -> usize {
         let t = |x: &Tensor| x.elem_count() * x.dtype().size_in_bytes();
-        self.stage_in.iter().skip(1).map(t).sum::<usize>() + self.layer_out.iter().map(t).sum::<usize>()
+        self.stage_in.iter().skip(1).map(t).sum::<usize>()
+            + self.layer_out.iter().map(t).sum::<usize>()
     }
 }
 
@@ -386,7 +387,6 @@ impl<'a> PrefixEvaluator<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::qmodel::Precision;
     use crate::test_util::{images, max_diff, random_model};
     use mpq_data::Rng;
 
@@ -411,8 +411,8 @@ mod tests {
             let n = m.n_layers();
             let batches = images(48); // 3 batches of 16
             let per_batch = {
-                let mut e = PrefixEvaluator::new(&m, &batches, LOW, BitPair::W8A8, usize::MAX)
-                    .unwrap();
+                let mut e =
+                    PrefixEvaluator::new(&m, &batches, LOW, BitPair::W8A8, usize::MAX).unwrap();
                 e.accuracy(&vec![false; n]).unwrap();
                 e.cache[0].as_ref().unwrap().bytes()
             };
@@ -434,12 +434,25 @@ mod tests {
                         for (b, batch) in batches.iter().enumerate() {
                             let want = m.logits_with(&batch.images, &config).unwrap();
                             let got = e.logits_for(&low, b).unwrap();
-                            assert_eq!(max_diff(&want, &got), 0.0, "{arch} budget {budget} step {step} +{j} batch {b}");
+                            assert_eq!(
+                                max_diff(&want, &got),
+                                0.0,
+                                "{arch} budget {budget} step {step} +{j} batch {b}"
+                            );
                         }
-                        m.set_config(&config);
-                        let want = m.accuracy(&batches, Precision::Quantized).unwrap();
+                        let correct: usize = batches
+                            .iter()
+                            .map(|b| {
+                                let l = m.logits_with(&b.images, &config).unwrap();
+                                correct_in(&l, &b.labels).unwrap()
+                            })
+                            .sum();
+                        let want = top1(correct, 48);
                         assert_eq!(e.accuracy(&low).unwrap(), want);
-                        assert_eq!(e.accuracies(std::slice::from_ref(&low)).unwrap(), vec![want]);
+                        assert_eq!(
+                            e.accuracies(std::slice::from_ref(&low)).unwrap(),
+                            vec![want]
+                        );
                     }
                     base.push(r.below(n));
                     e.commit(&mask(n, &base));
@@ -470,6 +483,9 @@ mod tests {
         e.accuracy(&mask(n, &[n - 1])).unwrap();
         assert_eq!(e.work().layer_runs.load(Ordering::Relaxed), built + 1);
         let macs = m.layer_macs(&batches[0].images).unwrap();
-        assert_eq!(e.work().macs(), 16 * (macs.iter().sum::<u64>() + macs[n - 1]));
+        assert_eq!(
+            e.work().macs(),
+            16 * (macs.iter().sum::<u64>() + macs[n - 1])
+        );
     }
 }

@@ -341,7 +341,6 @@ impl LayerRunner for Quantized<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::arch::Arch;
     use crate::test_util::{images, max_diff, random_model as model};
     use mpq_quant::{calibrate_values, quantize_weights_per_channel};
 

@@ -82,7 +82,11 @@ pub fn fingerprint(path: &Path) -> Result<String> {
             let m = e
                 .metadata()
                 .with_context(|| format!("{}: cannot read metadata", e.path().display()))?;
-            let rel = e.path().strip_prefix(path).unwrap_or(e.path()).to_path_buf();
+            let rel = e
+                .path()
+                .strip_prefix(path)
+                .unwrap_or(e.path())
+                .to_path_buf();
             entries.push((rel, m.len(), mtime_ns(&m)));
         }
     }
@@ -130,7 +134,10 @@ impl InputKey {
         let mut lines = text.lines();
         let key = lines.next()?.strip_prefix("key\t")?.to_string();
         let parts = lines
-            .map(|l| l.split_once('\t').map(|(a, b)| (a.to_string(), b.to_string())))
+            .map(|l| {
+                l.split_once('\t')
+                    .map(|(a, b)| (a.to_string(), b.to_string()))
+            })
             .collect::<Option<Vec<_>>>()?;
         Some(InputKey { key, parts })
     }

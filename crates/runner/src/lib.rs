@@ -1,8 +1,13 @@
 //! Orchestration: manifest schema and layering, running a manifest (model, data, calibration,
 //! search), progress display, and the result store, the only writer under results/.
 
+pub mod dataset;
+pub mod evaluator;
+pub mod fingerprint;
+pub mod journal;
 pub mod manifest;
 pub mod progress;
+pub mod reproduce;
 pub mod run;
 pub mod store;
 pub mod validate;

@@ -742,10 +742,18 @@ fn check(m: &Manifest, fig: &Figment, layers: &Layers) -> Result<(), ManifestErr
         if let Some(&i) = m.search.layers.iter().find(|&&i| i >= n) {
             return fail(
                 "search.layers",
-                format!("layer {i} does not exist: {} has layers 0..{}", m.model.arch, n - 1),
+                format!(
+                    "layer {i} does not exist: {} has layers 0..{}",
+                    m.model.arch,
+                    n - 1
+                ),
             );
         }
-        let searchable = if m.search.layers.is_empty() { n } else { m.search.layers.len() };
+        let searchable = if m.search.layers.is_empty() {
+            n
+        } else {
+            m.search.layers.len()
+        };
         if m.search.strategy == StrategyName::Exhaustive && searchable > m.search.max_layers {
             return fail(
                 "search.strategy",

@@ -1,7 +1,8 @@
-//! The progress bar of a search: step k of N, candidate j, evaluations per second and ETA.
+//! The progress bar of a search: step k of N, candidate j, work done (in full-evaluation
+//! equivalents) against the most the strategy can cost, and an ETA.
 //! Drawn on stderr only when it is a terminal; silent otherwise (CI logs, pipes).
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use mpq_search::{Observer, Progress, Step, Strategy};
+use mpq_search::{Observer, Progress, Step};
 use std::io::IsTerminal;
 
 pub struct SearchProgress {
@@ -9,15 +10,10 @@ pub struct SearchProgress {
 }
 
 impl SearchProgress {
-    pub fn new(
-        experiment: &str,
-        strategy: Strategy,
-        n_layers: usize,
-        quiet: bool,
-    ) -> SearchProgress {
-        let total = mpq_search::evals_total(strategy, n_layers) as u64;
+    /// A bar for `experiment`; its length is set by the first progress report.
+    pub fn new(experiment: &str, quiet: bool) -> SearchProgress {
         let bar = ProgressBar::with_draw_target(
-            Some(total),
+            None,
             if quiet || !std::io::stderr().is_terminal() {
                 ProgressDrawTarget::hidden()
             } else {
@@ -26,7 +22,7 @@ impl SearchProgress {
         );
         bar.set_style(
             ProgressStyle::with_template(
-                "{prefix} [{bar:30}] {pos}/{len} evals {msg} {per_sec} ETA {eta}",
+                "{prefix} [{bar:30}] {pos}/{len} evaluations {msg} ETA {eta}",
             )
             .expect("valid template")
             .progress_chars("=> "),
@@ -42,7 +38,8 @@ impl SearchProgress {
 
 impl Observer for SearchProgress {
     fn on_eval(&mut self, p: &Progress) {
-        self.bar.set_position(p.evals_done as u64);
+        self.bar.set_length(p.work_max.ceil() as u64);
+        self.bar.set_position(p.work_done.floor() as u64);
         self.bar.set_message(format!(
             "step {}/{} candidate {}/{}",
             p.step, p.n_steps, p.candidate, p.n_candidates

@@ -123,13 +123,14 @@ pub fn inputs(m: &manifest::Manifest) -> (Vec<PathBuf>, Vec<String>) {
 
 /// Why a run with `key` is needed, given the runs already stored.
 fn why_run(key: &InputKey, stored: &[StoredRun], force: bool) -> String {
-    if force && stored.iter().any(|r| r.finished && r.key.as_ref() == Some(key)) {
+    if force
+        && stored
+            .iter()
+            .any(|r| r.finished && r.key.as_ref() == Some(key))
+    {
         return "forced".into();
     }
-    let latest = stored
-        .iter()
-        .rev()
-        .find(|r| r.finished && r.key.is_some());
+    let latest = stored.iter().rev().find(|r| r.finished && r.key.is_some());
     match latest.and_then(|r| r.key.as_ref()) {
         None => "no previous run".into(),
         Some(old) => {
@@ -274,4 +275,79 @@ pub fn describe(e: &Entry) -> String {
         } => format!("{name}: resume {} ({why})", r.dir.display()),
         Action::Skip { missing } => format!("{name}: skipped ({})", missing.join("; ")),
     }
+}
+
+/// What `mpq reproduce` did.
+#[derive(Clone, Debug, Default)]
+pub struct Summary {
+    /// Manifests run (new runs and resumed ones).
+    pub ran: usize,
+    /// Manifests already up to date.
+    pub up_to_date: usize,
+    /// Manifests skipped for missing inputs.
+    pub skipped: usize,
+}
+
+/// Brings the chosen suites up to date (see the module documentation), reporting each line of
+/// progress to `say`. A suite named in `opts.suites` whose manifests cannot run is an error
+/// (its one-line reason); otherwise such suites are reported and skipped.
+pub fn reproduce(
+    opts: &ReproduceOptions,
+    say: &mut dyn FnMut(&str),
+) -> Result<(Vec<Entry>, Summary)> {
+    let entries = plan(opts)?;
+    let skipped = skipped_suites(&entries, &opts.root);
+    for (suite, line) in &skipped {
+        if opts.suites.contains(suite) {
+            bail!("{line}");
+        }
+    }
+    let mut summary = Summary::default();
+    for e in &entries {
+        match &e.action {
+            Action::Skip { .. } => summary.skipped += 1,
+            Action::UpToDate(_) => summary.up_to_date += 1,
+            Action::Run { .. } => {}
+        }
+        if !matches!(e.action, Action::Skip { .. }) {
+            say(&describe(e));
+        }
+    }
+    for (_, line) in &skipped {
+        say(line);
+    }
+    if opts.dry_run {
+        return Ok((entries, summary));
+    }
+    for e in &entries {
+        if let Action::Run { .. } = e.action {
+            let o = crate::run::run(
+                &e.manifest,
+                &crate::RunOptions {
+                    sets: opts.sets.clone(),
+                    quiet: opts.quiet,
+                },
+            )?;
+            summary.ran += 1;
+            say(&format!(
+                "{}/{}: {} evaluations ({} from the journal) in {:.1}s -> {}",
+                e.suite,
+                e.resolved.manifest.experiment.name,
+                o.evals,
+                o.resumed_evals,
+                o.wall_s,
+                o.dir.display()
+            ));
+        }
+    }
+    // Everything that could run is now up to date: plan again to find the current runs.
+    let entries = if summary.ran > 0 {
+        plan(&ReproduceOptions {
+            force: false,
+            ..opts.clone()
+        })?
+    } else {
+        entries
+    };
+    Ok((entries, summary))
 }

@@ -1,6 +1,11 @@
 //! `mpq run`: one manifest from resolution to Parquet. Everything that can be wrong with the
-//! input (manifest, weights file, device) is checked before anything is created under results/;
-//! the run directory is written only when the search has finished, each file atomically.
+//! input (manifest, weights file, data, device) is checked before anything is created under
+//! results/. The run directory is created when the search starts, with the run's input key and
+//! the journal of its evaluations (so a killed run resumes where it stopped); the tables are
+//! written when the search has finished, each file atomically, `runs.parquet` last.
+use crate::evaluator::{Journaled, ModelEvaluator};
+use crate::fingerprint::{input_key, CODE_VERSION};
+use crate::journal::Journal;
 use crate::manifest::{self, BetaSetting, DeviceSpec, Resolved, StrategyName};
 use crate::progress::SearchProgress;
 use crate::store::{self, CandidateRow, LayerRow, RunRow, RunTables, StepRow};
@@ -8,10 +13,11 @@ use anyhow::{bail, Context, Result};
 use candle_core::Device;
 use mpq_data::synth::{generate, Split, SynthConfig};
 use mpq_data::Batch;
+use mpq_models::prefix::PrefixEvaluator;
 use mpq_models::qmodel::Precision;
 use mpq_models::{load_weights, Arch, QuantModel};
 use mpq_quant::{rel_size, size_bits, BitPair};
-use mpq_search::{Beta, Evaluator, Problem, Strategy};
+use mpq_search::{Beta, Problem, Strategy};
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime};
 
@@ -34,6 +40,8 @@ pub struct RunOutcome {
     pub n_layers: usize,
     pub evals: usize,
     pub wall_s: f64,
+    /// Evaluations answered from the journal of an interrupted run.
+    pub resumed_evals: usize,
 }
 
 /// The candle device a manifest asks for.
@@ -88,22 +96,6 @@ pub fn git_commit() -> Option<String> {
         c.push_str("+dirty");
     }
     Some(c)
-}
-
-/// Evaluates configurations on the search images.
-struct ModelEvaluator<'a> {
-    model: &'a mut QuantModel,
-    batches: &'a [Batch],
-    low: BitPair,
-    high: BitPair,
-}
-
-impl Evaluator for ModelEvaluator<'_> {
-    type Error = candle_core::Error;
-    fn accuracy(&mut self, low: &[bool]) -> candle_core::Result<f64> {
-        self.model.set_low(low, self.low, self.high);
-        self.model.accuracy(self.batches, Precision::Quantized)
-    }
 }
 
 /// Everything a run needs, loaded and checked; nothing written yet.
@@ -190,13 +182,53 @@ pub fn evaluate(path: &Path, sets: &[String]) -> Result<(f64, f64, f64)> {
     Ok((c.fp32_top1, c.int8_top1, low_top1))
 }
 
-/// Run a manifest to the end and write its tables.
+/// The search a manifest asks for.
+pub fn strategy_of(m: &manifest::Manifest) -> Strategy {
+    let beta = match m.search.beta {
+        BetaSetting::Fixed(b) => Beta::Fixed(b),
+        BetaSetting::Auto => Beta::Auto,
+    };
+    match m.search.strategy {
+        StrategyName::Greedy => Strategy::Greedy { beta },
+        StrategyName::OneShot => Strategy::OneShot,
+        StrategyName::LazyGreedy => Strategy::LazyGreedy { beta },
+        StrategyName::ScreenedGreedy => Strategy::ScreenedGreedy {
+            beta,
+            fraction: m.search.screen_fraction,
+            z: m.search.screen_z,
+        },
+        StrategyName::Exhaustive => Strategy::Exhaustive {
+            beta,
+            max_layers: m.search.max_layers,
+        },
+        StrategyName::Random => Strategy::Random {
+            seed: m.experiment.seed,
+        },
+    }
+}
+
+/// The search problem of a manifest on `arch`: its layers, the searchable ones, the step limit.
+pub fn problem_of(m: &manifest::Manifest, arch: &Arch) -> Problem {
+    Problem {
+        layer_params: arch.n_weights(),
+        searchable: (!m.search.layers.is_empty()).then(|| m.search.layers.clone()),
+        max_steps: (m.search.max_steps > 0).then_some(m.search.max_steps),
+    }
+}
+
+/// Run a manifest to the end and write its tables. An interrupted run of the same inputs
+/// (same input key) is resumed from its journal.
 pub fn run(path: &Path, opts: &RunOptions) -> Result<RunOutcome> {
     let prepared = prepare(path, &opts.sets)?;
-    let started = SystemTime::now();
+    let m = &prepared.resolved.manifest;
+    let (files, missing) = crate::reproduce::inputs(m);
+    if let Some(first) = missing.first() {
+        bail!("{}: {first}", path.display());
+    }
+    let key = input_key(&prepared.resolved, &files)?;
     let t0 = Instant::now();
     let Calibrated {
-        mut model,
+        model,
         search,
         low,
         high,
@@ -206,43 +238,64 @@ pub fn run(path: &Path, opts: &RunOptions) -> Result<RunOutcome> {
     let Prepared { resolved, arch, .. } = prepared;
     let m = &resolved.manifest;
     let n = model.n_layers();
+    let strategy = strategy_of(m);
+    let problem = problem_of(m, &arch);
 
-    let strategy = match m.search.strategy {
-        StrategyName::Greedy => Strategy::Greedy {
-            beta: match m.search.beta {
-                BetaSetting::Fixed(b) => Beta::Fixed(b),
-                BetaSetting::Auto => Beta::Auto,
-            },
-        },
-        StrategyName::OneShot => Strategy::OneShot,
+    // Everything is checked: from here on the run has a directory.
+    let results_dir = Path::new(&m.runtime.results_dir);
+    let open = store::open_run(results_dir, &m.experiment.name, &key, SystemTime::now())?;
+    let mut journal = Journal::open(&open.dir.join(store::JOURNAL_FILE))?;
+    let replayable = journal.len();
+    let started_at =
+        store::run_id_start(&open.run_id).unwrap_or_else(|| store::rfc3339(SystemTime::now()));
+
+    let mut progress = SearchProgress::new(&m.experiment.name, opts.quiet);
+    let inner = if m.runtime.prefix_reuse {
+        let mut prefix =
+            PrefixEvaluator::new(&model, &search, low, high, m.runtime.cache_mb << 20)?;
+        prefix.set_parallel(m.runtime.parallel);
+        ModelEvaluator::Prefix {
+            prefix,
+            parallel: m.runtime.parallel,
+        }
+    } else {
+        ModelEvaluator::Naive {
+            model: &model,
+            batches: &search,
+            low,
+            high,
+        }
     };
-    let n_weights = arch.n_weights();
-    let problem = Problem {
-        layer_params: n_weights.clone(),
-    };
-    let mut progress = SearchProgress::new(&m.experiment.name, strategy, n, opts.quiet);
-    let mut eval = ModelEvaluator {
-        model: &mut model,
-        batches: &search,
-        low,
-        high,
-    };
+    let mut eval = Journaled::new(inner, &mut journal);
     let result = mpq_search::run(strategy, &problem, &mut eval, &mut progress)
         .map_err(|e| anyhow::anyhow!("{}: search: {e}", path.display()))?;
+    let replayed = eval.hits;
     progress.finish();
     let wall_s = t0.elapsed().as_secs_f64();
-
-    let run_id = store::new_run_id(&resolved.hash, started);
+    let run_id = open.run_id.clone();
+    let n_weights = arch.n_weights();
     let name = |i: usize| arch.layers[i].name.clone();
-    let mut is_low = vec![false; n];
+    let joined = |v: &[usize]| {
+        v.iter()
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let n_search = m.data.search_images as u32;
     let steps: Vec<StepRow> = result
         .steps
         .iter()
         .map(|s| {
-            if let Some(j) = s.layer_index {
-                is_low[j] = true;
-            }
-            let bits = size_bits(&n_weights, |i| if is_low[i] { low.w } else { high.w });
+            let bits = size_bits(
+                &n_weights,
+                |i| {
+                    if s.low.contains(&i) {
+                        low.w
+                    } else {
+                        high.w
+                    }
+                },
+            );
             StepRow {
                 run_id: run_id.clone(),
                 experiment: m.experiment.name.clone(),
@@ -260,9 +313,17 @@ pub fn run(path: &Path, opts: &RunOptions) -> Result<RunOutcome> {
                 rel_size: rel_size(bits, &n_weights),
                 evals: s.evals as u64,
                 elapsed_s: s.elapsed_s,
+                low_layers: joined(&s.low),
+                work: s.work,
             }
         })
         .collect();
+    let screen_images = |full: bool| -> u32 {
+        match (full, result.screen_parts) {
+            (false, Some((p, _))) => search[..p].iter().map(|b| b.labels.len() as u32).sum(),
+            _ => n_search,
+        }
+    };
     let candidates = result
         .candidates
         .iter()
@@ -273,6 +334,7 @@ pub fn run(path: &Path, opts: &RunOptions) -> Result<RunOutcome> {
             layer_index: c.layer_index as u32,
             top1: c.top1,
             objective: c.objective,
+            n_images: screen_images(c.full),
         })
         .collect();
     let layers = arch
@@ -287,7 +349,7 @@ pub fn run(path: &Path, opts: &RunOptions) -> Result<RunOutcome> {
             n_weights: l.n_weights(),
         })
         .collect();
-    let evals = result.steps.last().map(|s| s.evals).unwrap_or(0);
+    let evals = result.evals();
     let run = RunRow {
         run_id: run_id.clone(),
         experiment: m.experiment.name.clone(),
@@ -303,21 +365,26 @@ pub fn run(path: &Path, opts: &RunOptions) -> Result<RunOutcome> {
         fp32_top1,
         int8_top1,
         n_layers: n as u32,
-        n_search_images: m.data.search_images as u32,
+        n_search_images: n_search,
         n_calib_images: m.data.calib_images as u32,
-        started_at: store::rfc3339(started),
+        started_at,
         finished_at: store::rfc3339(SystemTime::now()),
         status: "finished".into(),
         wall_s,
         evals: evals as u64,
+        suite: crate::reproduce::suite_of(path),
+        paper_model: Some(m.experiment.paper_model.clone()).filter(|s| !s.is_empty()),
+        manifest_path: path.display().to_string(),
+        beta_setting: m.search.beta.to_string(),
+        input_key: key.key.clone(),
+        code_version: CODE_VERSION.to_string(),
+        search_layers: (!m.search.layers.is_empty()).then(|| joined(&result.searchable)),
+        max_steps: problem.max_steps.map(|k| k as u32),
+        work: result.work(),
+        evals_replayed: replayed as u64,
     };
-    let dir = store::run_dir(
-        Path::new(&m.runtime.results_dir),
-        &m.experiment.name,
-        &run_id,
-    );
     store::write_run(
-        &dir,
+        &open.dir,
         &RunTables {
             steps,
             candidates,
@@ -325,13 +392,15 @@ pub fn run(path: &Path, opts: &RunOptions) -> Result<RunOutcome> {
             run,
         },
     )?;
+    drop(open.lock);
     Ok(RunOutcome {
-        dir,
+        dir: open.dir,
         run_id,
         fp32_top1,
         int8_top1,
         n_layers: n,
         evals,
         wall_s,
+        resumed_evals: replayable.min(replayed),
     })
 }

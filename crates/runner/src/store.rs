@@ -572,7 +572,10 @@ pub fn open_run(
 pub fn run_id_start(run_id: &str) -> Option<String> {
     let t = run_id.get(..16)?;
     let b = t.as_bytes();
-    let digits = |r: std::ops::Range<usize>| t.get(r.clone()).filter(|s| s.bytes().all(|c| c.is_ascii_digit()));
+    let digits = |r: std::ops::Range<usize>| {
+        t.get(r.clone())
+            .filter(|s| s.bytes().all(|c| c.is_ascii_digit()))
+    };
     if b.get(8) != Some(&b'T') || b.get(15) != Some(&b'Z') {
         return None;
     }

@@ -193,7 +193,10 @@ fn resolved_toml_round_trips_and_hash_tracks_values() {
         k
     };
     assert_eq!(t.len(), 6);
-    assert_eq!(keys("experiment"), ["description", "name", "seed"]);
+    assert_eq!(
+        keys("experiment"),
+        ["description", "name", "paper_model", "seed"]
+    );
     assert_eq!(keys("model"), ["arch", "weights"]);
     assert_eq!(
         keys("data"),
@@ -207,10 +210,29 @@ fn resolved_toml_round_trips_and_hash_tracks_values() {
         ]
     );
     assert_eq!(keys("quant"), ["high", "pair"]);
-    assert_eq!(keys("search"), ["beta", "strategy"]);
+    assert_eq!(
+        keys("search"),
+        [
+            "beta",
+            "layers",
+            "max_layers",
+            "max_steps",
+            "screen_fraction",
+            "screen_z",
+            "strategy"
+        ]
+    );
     assert_eq!(
         keys("runtime"),
-        ["batch_size", "device", "results_dir", "threads"]
+        [
+            "batch_size",
+            "cache_mb",
+            "device",
+            "parallel",
+            "prefix_reuse",
+            "results_dir",
+            "threads"
+        ]
     );
     assert_eq!(t["experiment"]["name"].as_str(), Some("a"));
     assert_eq!(t["quant"]["pair"].as_str(), Some("W4A8"));

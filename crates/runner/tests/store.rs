@@ -71,6 +71,8 @@ fn step(k: u32, layer: Option<(&str, u32)>, top1: f64, objective: Option<f64>) -
         rel_size: (80_000 - 4000 * u64::from(k)) as f64 / 320_000.0,
         evals: u64::from(k) * 3,
         elapsed_s: 0.5 * f64::from(k),
+        low_layers: (0..k).map(|i| i.to_string()).collect::<Vec<_>>().join(","),
+        work: 2.5 * f64::from(k),
     }
 }
 
@@ -95,6 +97,7 @@ fn tables() -> RunTables {
                 layer_index: 0,
                 top1: 0.5,
                 objective: None,
+                n_images: 128,
             },
             CandidateRow {
                 run_id: run_id.clone(),
@@ -103,6 +106,7 @@ fn tables() -> RunTables {
                 layer_index: 3,
                 top1: 0.745,
                 objective: Some(0.8),
+                n_images: 512,
             },
         ],
         layers: vec![
@@ -148,6 +152,16 @@ fn run_row(run_id: &str, git_commit: Option<&str>) -> RunRow {
         status: "finished".into(),
         wall_s: 100.25,
         evals: 6,
+        suite: Some("embedded".into()),
+        paper_model: None,
+        manifest_path: "experiments/embedded/exp-a.toml".into(),
+        beta_setting: "auto".into(),
+        input_key: "0a1b".into(),
+        code_version: "c0de".into(),
+        search_layers: Some("0,1".into()),
+        max_steps: None,
+        work: 5.75,
+        evals_replayed: 3,
     }
 }
 
@@ -168,6 +182,8 @@ fn steps_back(df: &DataFrame) -> Vec<StepRow> {
     let rel_size = req_f64s(df, "rel_size");
     let evals = req_u64s(df, "evals");
     let elapsed_s = req_f64s(df, "elapsed_s");
+    let low_layers = req_strs(df, "low_layers");
+    let work = req_f64s(df, "work");
     (0..df.height())
         .map(|i| StepRow {
             run_id: run_id[i].clone(),
@@ -186,6 +202,8 @@ fn steps_back(df: &DataFrame) -> Vec<StepRow> {
             rel_size: rel_size[i],
             evals: evals[i],
             elapsed_s: elapsed_s[i],
+            low_layers: low_layers[i].clone(),
+            work: work[i],
         })
         .collect()
 }
@@ -197,6 +215,7 @@ fn candidates_back(df: &DataFrame) -> Vec<CandidateRow> {
     let layer_index = req_u32s(df, "layer_index");
     let top1 = req_f64s(df, "top1");
     let objective = f64s(df, "objective");
+    let n_images = req_u32s(df, "n_images");
     (0..df.height())
         .map(|i| CandidateRow {
             run_id: run_id[i].clone(),
@@ -205,6 +224,7 @@ fn candidates_back(df: &DataFrame) -> Vec<CandidateRow> {
             layer_index: layer_index[i],
             top1: top1[i],
             objective: objective[i],
+            n_images: n_images[i],
         })
         .collect()
 }
@@ -253,6 +273,20 @@ fn runs_back(df: &DataFrame) -> Vec<RunRow> {
     let n_search_images = req_u32s(df, "n_search_images");
     let n_calib_images = req_u32s(df, "n_calib_images");
     let evals = req_u64s(df, "evals");
+    let (suite, paper_model, search_layers) = (
+        strs(df, "suite"),
+        strs(df, "paper_model"),
+        strs(df, "search_layers"),
+    );
+    let (manifest_path, beta_setting, input_key, code_version) = (
+        s("manifest_path"),
+        s("beta_setting"),
+        s("input_key"),
+        s("code_version"),
+    );
+    let max_steps = u32s(df, "max_steps");
+    let work = req_f64s(df, "work");
+    let evals_replayed = req_u64s(df, "evals_replayed");
     (0..df.height())
         .map(|i| RunRow {
             run_id: run_id[i].clone(),
@@ -276,6 +310,16 @@ fn runs_back(df: &DataFrame) -> Vec<RunRow> {
             status: status[i].clone(),
             wall_s: wall_s[i],
             evals: evals[i],
+            suite: suite[i].clone(),
+            paper_model: paper_model[i].clone(),
+            manifest_path: manifest_path[i].clone(),
+            beta_setting: beta_setting[i].clone(),
+            input_key: input_key[i].clone(),
+            code_version: code_version[i].clone(),
+            search_layers: search_layers[i].clone(),
+            max_steps: max_steps[i],
+            work: work[i],
+            evals_replayed: evals_replayed[i],
         })
         .collect()
 }
@@ -353,7 +397,9 @@ fn contract_columns_exist_in_order() {
             "size_bits",
             "rel_size",
             "evals",
-            "elapsed_s"
+            "elapsed_s",
+            "low_layers",
+            "work"
         ]
     );
     assert_eq!(
@@ -364,7 +410,8 @@ fn contract_columns_exist_in_order() {
             "layer",
             "layer_index",
             "top1",
-            "objective"
+            "objective",
+            "n_images"
         ]
     );
     assert_eq!(
@@ -403,7 +450,7 @@ fn empty_tables_and_null_git_commit_round_trip_with_their_types() {
     write_run(tmp.path(), &t).unwrap();
     let steps = read_parquet(&tmp.path().join("steps.parquet")).unwrap();
     assert_eq!(steps.height(), 0);
-    assert_eq!(steps.width(), 16);
+    assert_eq!(steps.width(), 18);
     assert!(
         steps_back(&steps).is_empty(),
         "dtypes survive an empty table"
