@@ -118,6 +118,29 @@ enum BenchCmd {
         #[arg(long, default_value_t = 5)]
         reps: usize,
     },
+    /// Search cost: naive greedy against prefix reuse, parallel candidates and the faster
+    /// strategies, on the same inputs, with their agreement (a Markdown table).
+    Search {
+        /// Manifests of the models to measure (pair and strategy are overridden).
+        #[arg(long = "model", default_values = [
+            "experiments/embedded/resnet-tiny-w4a8-greedy.toml",
+            "experiments/embedded/mobilenet-tiny-w4a8-greedy.toml",
+        ])]
+        models: Vec<PathBuf>,
+        /// Bit pairs.
+        #[arg(long = "pair", default_values = ["W6A6", "W4A8", "W4A4"])]
+        pairs: Vec<String>,
+        /// Extra overrides for every path, e.g. --set data.search_images=256.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+    },
+    /// One path of `bench search` (run by it in a child process): a search, reported as TOML.
+    #[command(hide = true)]
+    SearchPath {
+        manifest: PathBuf,
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -264,11 +287,29 @@ fn dispatch(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Cmd::Bench {
-            what: BenchCmd::Depthwise { reps },
-        } => {
-            print!("{}", mpq_models::bench::depthwise_markdown(reps)?);
-            Ok(())
-        }
+        Cmd::Bench { what } => match what {
+            BenchCmd::Depthwise { reps } => {
+                print!("{}", mpq_models::bench::depthwise_markdown(reps)?);
+                Ok(())
+            }
+            BenchCmd::Search {
+                models,
+                pairs,
+                sets,
+            } => {
+                let o = mpq_runner::bench::BenchOptions {
+                    exe: std::env::current_exe()?,
+                    manifests: models,
+                    pairs,
+                    sets,
+                };
+                mpq_runner::bench::bench_search(&o, &mut |l| println!("{l}"))?;
+                Ok(())
+            }
+            BenchCmd::SearchPath { manifest, sets } => {
+                print!("{}", mpq_runner::bench::search_path(&manifest, &sets)?);
+                Ok(())
+            }
+        },
     }
 }

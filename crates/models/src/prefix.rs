@@ -183,7 +183,8 @@ impl<'a> PrefixEvaluator<'a> {
             return Ok(());
         };
         let first_build = self.cache.is_empty();
-        let mut over_budget = false;
+        // With no budget nothing is cached: every evaluation is a full forward pass.
+        let mut over_budget = self.budget_bytes == 0;
         let from = if first_build {
             0
         } else {

@@ -4,78 +4,55 @@
 //! makes a run resumable (every evaluation appended to disk before it is used; an evaluation
 //! already in the journal is answered from it).
 use crate::journal::{Entry, Journal, Key};
+use crate::manifest::RuntimeSection;
 use candle_core::Result as CResult;
 use mpq_data::Batch;
 use mpq_models::prefix::PrefixEvaluator;
-use mpq_models::qmodel::{correct_in, top1};
+use mpq_models::qmodel::top1;
 use mpq_models::QuantModel;
 use mpq_quant::BitPair;
 use mpq_search::{Count, Evaluator};
 use std::ops::Range;
 
-/// Either path over the same model and search batches. Parts are the search batches.
-pub enum ModelEvaluator<'a> {
-    /// Every configuration a full forward pass, one after the other.
-    Naive {
+/// The model's evaluator: prefix reuse with a cache of `runtime.cache_mb` MiB, or with no
+/// cache at all (`runtime.prefix_reuse = false`: every configuration a full forward pass, the
+/// naive path); candidates of a chunk in parallel when `runtime.parallel` (and prefix reuse is
+/// on: the naive path is the paper's, one evaluation after the other). Parts are the search
+/// batches.
+pub struct ModelEvaluator<'a> {
+    pub prefix: PrefixEvaluator<'a>,
+    parallel: bool,
+}
+
+impl<'a> ModelEvaluator<'a> {
+    pub fn new(
         model: &'a QuantModel,
         batches: &'a [Batch],
         low: BitPair,
         high: BitPair,
-    },
-    /// Prefix reuse, candidates in parallel when `parallel`.
-    Prefix {
-        prefix: PrefixEvaluator<'a>,
-        parallel: bool,
-    },
-}
-
-impl<'a> ModelEvaluator<'a> {
-    fn naive_count(
-        model: &QuantModel,
-        batches: &[Batch],
-        config: &[BitPair],
-        parts: Range<usize>,
-    ) -> CResult<(usize, usize)> {
-        let mut correct = 0;
-        let mut total = 0;
-        for b in &batches[parts] {
-            correct += correct_in(&model.logits_with(&b.images, config)?, &b.labels)?;
-            total += b.labels.len();
-        }
-        Ok((correct, total))
+        runtime: &RuntimeSection,
+    ) -> CResult<Self> {
+        let budget = if runtime.prefix_reuse {
+            runtime.cache_mb << 20
+        } else {
+            0
+        };
+        let parallel = runtime.prefix_reuse && runtime.parallel;
+        let mut prefix = PrefixEvaluator::new(model, batches, low, high, budget)?;
+        prefix.set_parallel(parallel);
+        Ok(ModelEvaluator { prefix, parallel })
     }
 
     fn counts_of(&mut self, sets: &[Vec<bool>], parts: Range<usize>) -> CResult<Vec<Count>> {
-        let raw = match self {
-            ModelEvaluator::Naive {
-                model,
-                batches,
-                low,
-                high,
-            } => sets
-                .iter()
-                .map(|s| {
-                    let config: Vec<BitPair> =
-                        s.iter().map(|&l| if l { *low } else { *high }).collect();
-                    Self::naive_count(model, batches, &config, parts.clone())
-                })
-                .collect::<CResult<Vec<_>>>()?,
-            ModelEvaluator::Prefix { prefix, .. } => prefix.correct_many(sets, parts)?,
-        };
-        Ok(raw
+        Ok(self
+            .prefix
+            .correct_many(sets, parts)?
             .into_iter()
             .map(|(c, t)| Count {
                 correct: c as u64,
                 total: t as u64,
             })
             .collect())
-    }
-
-    fn batches(&self) -> usize {
-        match self {
-            ModelEvaluator::Naive { batches, .. } => batches.len(),
-            ModelEvaluator::Prefix { prefix, .. } => prefix.n_batches(),
-        }
     }
 }
 
@@ -85,7 +62,7 @@ impl Evaluator for ModelEvaluator<'_> {
         Ok(self.accuracies(&[low.to_vec()])?[0])
     }
     fn accuracies(&mut self, sets: &[Vec<bool>]) -> CResult<Vec<f64>> {
-        let n = self.batches();
+        let n = self.prefix.n_batches();
         Ok(self
             .counts_of(sets, 0..n)?
             .into_iter()
@@ -93,19 +70,18 @@ impl Evaluator for ModelEvaluator<'_> {
             .collect())
     }
     fn batch_hint(&self) -> usize {
-        match self {
-            ModelEvaluator::Prefix { parallel: true, .. } => rayon::current_num_threads(),
-            _ => 1,
+        if self.parallel {
+            rayon::current_num_threads()
+        } else {
+            1
         }
     }
     fn commit(&mut self, low: &[bool]) -> CResult<()> {
-        if let ModelEvaluator::Prefix { prefix, .. } = self {
-            prefix.commit(low);
-        }
+        self.prefix.commit(low);
         Ok(())
     }
     fn n_parts(&self) -> usize {
-        self.batches()
+        self.prefix.n_batches()
     }
     fn count(&mut self, low: &[bool], parts: Range<usize>) -> CResult<Option<Count>> {
         Ok(Some(self.counts_of(&[low.to_vec()], parts)?[0]))

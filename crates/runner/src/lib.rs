@@ -1,6 +1,7 @@
 //! Orchestration: manifest schema and layering, running a manifest (model, data, calibration,
 //! search), progress display, and the result store, the only writer under results/.
 
+pub mod bench;
 pub mod dataset;
 pub mod evaluator;
 pub mod fingerprint;

@@ -13,7 +13,6 @@ use anyhow::{bail, Context, Result};
 use candle_core::Device;
 use mpq_data::synth::{generate, Split, SynthConfig};
 use mpq_data::Batch;
-use mpq_models::prefix::PrefixEvaluator;
 use mpq_models::qmodel::Precision;
 use mpq_models::{load_weights, Arch, QuantModel};
 use mpq_quant::{rel_size, size_bits, BitPair};
@@ -67,13 +66,28 @@ pub fn device_name(spec: &DeviceSpec) -> String {
 
 /// Use `threads` worker threads for candle and rayon (0 = all cores). Effective once per
 /// process, before the first parallel operation.
+///
+/// `RAYON_NUM_THREADS` is always set: without it candle 0.11 looks up the CPU affinity mask in
+/// /proc on every matrix product. Candle's element-wise operations run in the calling thread
+/// (`CANDLE_NUM_THREADS=1`, unless set): its pool for them spins while it waits and serves one
+/// caller at a time, so concurrent evaluations would queue on it, and even one evaluation at a
+/// time ran 14% slower with it (docs/benchmarks.md). Matrix products still use every thread.
+/// Neither setting changes a result: each output element is computed by the same arithmetic.
 pub fn set_threads(threads: usize) {
-    if threads > 0 {
-        std::env::set_var("RAYON_NUM_THREADS", threads.to_string());
-        let _ = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build_global();
+    let n = if threads > 0 {
+        threads
+    } else {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    };
+    if std::env::var_os("RAYON_NUM_THREADS").is_none() || threads > 0 {
+        std::env::set_var("RAYON_NUM_THREADS", n.to_string());
     }
+    if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
+        std::env::set_var("CANDLE_NUM_THREADS", "1");
+    }
+    let _ = rayon::ThreadPoolBuilder::new()
+        .num_threads(n)
+        .build_global();
 }
 
 /// The commit of the working tree (`+dirty` when it has uncommitted changes), if in a git
@@ -134,16 +148,16 @@ fn split(name: &str) -> Result<Split> {
 }
 
 /// A calibrated model and its search images.
-struct Calibrated {
-    model: QuantModel,
-    search: Vec<Batch>,
-    low: BitPair,
-    high: BitPair,
-    fp32_top1: f64,
-    int8_top1: f64,
+pub(crate) struct Calibrated {
+    pub model: QuantModel,
+    pub search: Vec<Batch>,
+    pub low: BitPair,
+    pub high: BitPair,
+    pub fp32_top1: f64,
+    pub int8_top1: f64,
 }
 
-fn calibrate(p: &Prepared) -> Result<Calibrated> {
+pub(crate) fn calibrate(p: &Prepared) -> Result<Calibrated> {
     let m = &p.resolved.manifest;
     let (low, high) = (m.quant.pair, m.quant.high);
     let synth = SynthConfig {
@@ -250,22 +264,7 @@ pub fn run(path: &Path, opts: &RunOptions) -> Result<RunOutcome> {
         store::run_id_start(&open.run_id).unwrap_or_else(|| store::rfc3339(SystemTime::now()));
 
     let mut progress = SearchProgress::new(&m.experiment.name, opts.quiet);
-    let inner = if m.runtime.prefix_reuse {
-        let mut prefix =
-            PrefixEvaluator::new(&model, &search, low, high, m.runtime.cache_mb << 20)?;
-        prefix.set_parallel(m.runtime.parallel);
-        ModelEvaluator::Prefix {
-            prefix,
-            parallel: m.runtime.parallel,
-        }
-    } else {
-        ModelEvaluator::Naive {
-            model: &model,
-            batches: &search,
-            low,
-            high,
-        }
-    };
+    let inner = ModelEvaluator::new(&model, &search, low, high, &m.runtime)?;
     let mut eval = Journaled::new(inner, &mut journal);
     let result = mpq_search::run(strategy, &problem, &mut eval, &mut progress)
         .map_err(|e| anyhow::anyhow!("{}: search: {e}", path.display()))?;
