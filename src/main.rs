@@ -170,8 +170,16 @@ fn dispatch(cli: Cli) -> Result<()> {
                         quiet,
                     },
                 )?;
+                let resumed = if o.resumed_evals > 0 {
+                    format!(
+                        " ({} answered from the journal of an interrupted run)",
+                        o.resumed_evals
+                    )
+                } else {
+                    String::new()
+                };
                 println!(
-                    "{}: {} layers, FP32 top-1 {:.2}%, W8A8 top-1 {:.2}%, {} evaluations in {:.1}s -> {}",
+                    "{}: {} layers, FP32 top-1 {:.2}%, W8A8 top-1 {:.2}%, {} evaluations{resumed} in {:.1}s -> {}",
                     manifest.display(),
                     o.n_layers,
                     100.0 * o.fp32_top1,
