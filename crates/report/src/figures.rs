@@ -199,12 +199,8 @@ fn draw_empty(area: &DrawingArea<SVGBackend, Shift>, plot: &Plot) -> anyhow::Res
     } else {
         "no results: no step of the finished runs has both a size and a top-1"
     };
-    area.draw(&Text::new(
-        why,
-        (60, 260),
-        font(16),
-    ))
-    .map_err(err)?;
+    area.draw(&Text::new(why, (60, 260), font(16)))
+        .map_err(err)?;
     area.draw(&Text::new(
         format!("x: {}", plot.x_desc),
         (60, 300),

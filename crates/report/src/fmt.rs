@@ -68,13 +68,6 @@ impl Table {
         self.rows.push(row);
     }
 
-    /// A row saying `what` in its first cell, the others empty.
-    pub fn push_note(&mut self, what: &str) {
-        let mut cells = vec![String::new(); self.header.len()];
-        cells[0] = what.to_string();
-        self.rows.push(cells);
-    }
-
     pub fn render(&self, empty: &str) -> String {
         let mut md = String::new();
         let names: Vec<&str> = self.header.iter().map(|h| h.0.as_str()).collect();

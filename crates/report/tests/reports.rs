@@ -514,11 +514,11 @@ fn size_figures_are_svg_with_one_polyline_per_curve() {
         "Fig. 5 (W4A8, embedded suite): resnet-tiny (stands for ResNet50)",
         "model size (MB = size_bits / 8 / 10^6)",
         "top-1 (%) on the search images",
-        "\ngreedy β=0</text>",
-        "\ngreedy β=auto (0.0123)</text>",
-        "\none-shot</text>",
-        "\nFP32: 70.50 %</text>",
-        "\nall W8A8: 70.00 %</text>",
+        "\ngreedy β=0\n</text>",
+        "\ngreedy β=auto (0.0123)\n</text>",
+        "\none-shot\n</text>",
+        "\nFP32: 70.50 %\n</text>",
+        "\nall W8A8: 70.00 %\n</text>",
     ] {
         assert!(svg.contains(text), "{text} missing");
     }
@@ -541,9 +541,9 @@ fn size_figures_are_svg_with_one_polyline_per_curve() {
     // a note, not drawn.
     let svg = read(&tmp, "embedded/fig6-w4a4-resnet-tiny.svg");
     for text in [
-        "\ngreedy β=0.02</text>",
-        "\ngreedy β=auto (0.0123)</text>",
-        "\none-shot</text>",
+        "\ngreedy β=0.02\n</text>",
+        "\ngreedy β=auto (0.0123)\n</text>",
+        "\none-shot\n</text>",
     ] {
         assert!(svg.contains(text), "{text} missing");
     }
