@@ -117,9 +117,10 @@ fn padded(lo: f64, hi: f64) -> (f64, f64) {
     (lo - pad, hi + pad)
 }
 
-/// Decimals of tick labels for a range: about one significant digit of a fifth of the span.
+/// Decimals of tick labels for a range: one significant digit of a tenth of the span (plotters
+/// puts up to about ten labels on an axis), so neighbouring labels differ.
 fn decimals(lo: f64, hi: f64) -> usize {
-    let step = (hi - lo) / 5.0;
+    let step = (hi - lo) / 10.0;
     if step <= 0.0 || !step.is_finite() {
         return 2;
     }
@@ -233,7 +234,7 @@ fn draw_chart(
     let fy = move |y: &f64| format!("{y:.dy$}");
     chart
         .configure_mesh()
-        .light_line_style(&WHITE)
+        .light_line_style(WHITE)
         .x_desc(plot.x_desc.as_str())
         .y_desc(plot.y_desc.as_str())
         .x_label_formatter(&fx)
@@ -297,7 +298,7 @@ fn draw_chart(
         })
         .label_font((FONT, 13))
         .background_style(WHITE.mix(0.85))
-        .border_style(&BLACK)
+        .border_style(BLACK)
         .draw()
         .map_err(err)?;
     Ok(())

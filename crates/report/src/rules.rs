@@ -51,7 +51,7 @@ pub fn smallest_within_change(
 /// largest model at least as small as the paper's. `None` when no step is that small.
 pub fn first_reaching_reduction(steps: &[TradeOff], reduction: f64) -> Option<TradeOff> {
     let mut sorted: Vec<&TradeOff> = steps.iter().filter(|p| valid(p)).collect();
-    sorted.sort_by(|a, b| a.step.cmp(&b.step));
+    sorted.sort_by_key(|a| a.step);
     sorted
         .into_iter()
         .find(|p| reduction_pct(p) >= reduction - EPS)
@@ -89,7 +89,7 @@ pub fn greedy_advantage(
         .iter()
         .filter(|p| valid(p) && p.step.is_none_or(|k| k >= 1))
         .collect();
-    os.sort_by(|a, b| a.step.cmp(&b.step));
+    os.sort_by_key(|a| a.step);
     for o in os {
         let best = greedy
             .iter()
