@@ -20,7 +20,7 @@ pub struct Results {
     pub steps: DataFrame,
 }
 
-fn read_parquet(path: &Path) -> anyhow::Result<DataFrame> {
+pub(crate) fn read_parquet(path: &Path) -> anyhow::Result<DataFrame> {
     let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
     ParquetReader::new(file)
         .finish()
@@ -133,5 +133,52 @@ pub(crate) fn concat_diagonal(frames: Vec<DataFrame>) -> PolarsResult<DataFrame>
             o
         }
         None => DataFrame::empty(),
+    })
+}
+
+/// The values of column `name` as strings; all null when the column is missing.
+pub(crate) fn strings(df: &DataFrame, name: &str) -> PolarsResult<Vec<Option<String>>> {
+    match df.column(name) {
+        Ok(c) => Ok(c
+            .cast(&DataType::String)?
+            .str()?
+            .iter()
+            .map(|s| s.map(str::to_string))
+            .collect()),
+        Err(_) => Ok(vec![None; df.height()]),
+    }
+}
+
+/// The values of column `name` as f64; all null when the column is missing.
+pub(crate) fn floats(df: &DataFrame, name: &str) -> PolarsResult<Vec<Option<f64>>> {
+    match df.column(name) {
+        Ok(c) => Ok(c.cast(&DataType::Float64)?.f64()?.iter().collect()),
+        Err(_) => Ok(vec![None; df.height()]),
+    }
+}
+
+/// The values of column `name` as i64; all null when the column is missing.
+pub(crate) fn ints(df: &DataFrame, name: &str) -> PolarsResult<Vec<Option<i64>>> {
+    match df.column(name) {
+        Ok(c) => Ok(c.cast(&DataType::Int64)?.i64()?.iter().collect()),
+        Err(_) => Ok(vec![None; df.height()]),
+    }
+}
+
+/// The `runs.parquet` and `steps.parquet` of the given run directories, concatenated as in
+/// [`load_results`] (a directory without `steps.parquet` contributes no steps).
+pub(crate) fn load_run_dirs(dirs: &[PathBuf]) -> anyhow::Result<Results> {
+    let mut runs = Vec::new();
+    let mut steps = Vec::new();
+    for dir in dirs {
+        runs.push(read_parquet(&dir.join("runs.parquet"))?);
+        let s = dir.join("steps.parquet");
+        if s.is_file() {
+            steps.push(read_parquet(&s)?);
+        }
+    }
+    Ok(Results {
+        runs: concat_diagonal(runs).context("concatenating runs.parquet files")?,
+        steps: concat_diagonal(steps).context("concatenating steps.parquet files")?,
     })
 }

@@ -5,7 +5,8 @@ use std::fmt::Write as _;
 
 use polars::prelude::*;
 
-use crate::load::Results;
+use crate::fmt::{fixed, int, percent, text, DASH};
+use crate::load::{floats, ints, strings, Results};
 
 /// How much top-1 (a fraction: 0.01 = 1 percentage point) a step may lose against the model with
 /// every layer at the high pair and still count for the "best trade-off" column.
@@ -41,35 +42,6 @@ pub fn best_trade_off(steps: &[TradeOff], int8_top1: f64) -> Option<TradeOff> {
         .copied()
 }
 
-/// The values of column `name` as strings; all null when the column is missing.
-fn strings(df: &DataFrame, name: &str) -> PolarsResult<Vec<Option<String>>> {
-    match df.column(name) {
-        Ok(c) => Ok(c
-            .cast(&DataType::String)?
-            .str()?
-            .iter()
-            .map(|s| s.map(str::to_string))
-            .collect()),
-        Err(_) => Ok(vec![None; df.height()]),
-    }
-}
-
-/// The values of column `name` as f64; all null when the column is missing.
-fn floats(df: &DataFrame, name: &str) -> PolarsResult<Vec<Option<f64>>> {
-    match df.column(name) {
-        Ok(c) => Ok(c.cast(&DataType::Float64)?.f64()?.iter().collect()),
-        Err(_) => Ok(vec![None; df.height()]),
-    }
-}
-
-/// The values of column `name` as i64; all null when the column is missing.
-fn ints(df: &DataFrame, name: &str) -> PolarsResult<Vec<Option<i64>>> {
-    match df.column(name) {
-        Ok(c) => Ok(c.cast(&DataType::Int64)?.i64()?.iter().collect()),
-        Err(_) => Ok(vec![None; df.height()]),
-    }
-}
-
 /// The steps of every run, as trade-off points keyed by run_id.
 fn points_by_run(steps: &DataFrame) -> PolarsResult<HashMap<String, Vec<TradeOff>>> {
     let run_id = strings(steps, "run_id")?;
@@ -87,28 +59,6 @@ fn points_by_run(steps: &DataFrame) -> PolarsResult<HashMap<String, Vec<TradeOff
         }
     }
     Ok(map)
-}
-
-const DASH: &str = "—";
-
-/// A table cell from text: `|` escaped, line breaks flattened.
-fn text(s: &Option<String>) -> String {
-    match s {
-        Some(s) => s.replace('|', "\\|").replace(['\n', '\r'], " "),
-        None => DASH.to_string(),
-    }
-}
-
-fn fixed(x: Option<f64>, decimals: usize) -> String {
-    x.map_or_else(|| DASH.to_string(), |x| format!("{x:.decimals$}"))
-}
-
-fn percent(x: Option<f64>) -> String {
-    fixed(x.map(|x| 100.0 * x), 2)
-}
-
-fn int(x: Option<i64>) -> String {
-    x.map_or_else(|| DASH.to_string(), |x| x.to_string())
 }
 
 struct Row {
