@@ -52,6 +52,9 @@ enum Cmd {
         /// No progress bars.
         #[arg(long)]
         quiet: bool,
+        /// Where the reports go.
+        #[arg(long, default_value = "reports")]
+        reports: PathBuf,
     },
     /// Top-1 of a manifest's model in FP32, all at the high pair and all at the low pair.
     Eval {
@@ -84,12 +87,17 @@ enum Cmd {
         #[arg(long, default_value_t = 0)]
         threads: usize,
     },
-    /// Summarise results/ into reports/summary.md.
+    /// Regenerate the reports (figures, tables) of every suite from the up-to-date results,
+    /// without running anything: a manifest without a current run shows as "not run".
     Report {
-        #[arg(long, default_value = "results")]
-        results: PathBuf,
+        /// Suites (directories under the experiments root); default: all.
+        suites: Vec<String>,
+        #[arg(long, default_value = "experiments")]
+        experiments: PathBuf,
         #[arg(long, default_value = "reports")]
         out: PathBuf,
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
     },
     /// SQL over every finished run's tables (steps, candidates, layers, runs), e.g.
     /// `mpq query "SELECT arch, pair, strategy, max(top1) FROM steps GROUP BY 1,2,3"`.
@@ -199,6 +207,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             dry_run,
             sets,
             quiet,
+            reports,
         } => {
             let opts = mpq_runner::reproduce::ReproduceOptions {
                 root: experiments,
@@ -208,6 +217,7 @@ fn dispatch(cli: Cli) -> Result<()> {
                 dry_run,
                 quiet,
                 sets,
+                reports,
             };
             let (_, s) = mpq_runner::reproduce::reproduce(&opts, &mut |l| println!("{l}"))?;
             println!(
@@ -273,9 +283,21 @@ fn dispatch(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
-        Cmd::Report { results, out } => {
-            let p = mpq_report::write_report(&results, &out)?;
-            println!("wrote {}", p.display());
+        Cmd::Report {
+            suites,
+            experiments,
+            out,
+            sets,
+        } => {
+            let opts = mpq_runner::reproduce::ReproduceOptions {
+                root: experiments.clone(),
+                suites,
+                sets,
+                ..Default::default()
+            };
+            let entries = mpq_runner::reproduce::plan(&opts)?;
+            let written = mpq_runner::reproduce::write_reports(&entries, &experiments, &out)?;
+            println!("reports: {} files under {}", written.len(), out.display());
             Ok(())
         }
         Cmd::Query {

@@ -20,6 +20,10 @@ fn manifest(name: &str, beta: &str) -> String {
 /// An experiments root with a small runnable suite `s` and a suite `p` whose weights are missing.
 fn root_with_suites(tmp: &Path) -> std::path::PathBuf {
     let root = tmp.join("experiments");
+    for f in ["literature.toml", "paper.toml"] {
+        let text = std::fs::read_to_string(common::root().join("experiments/baselines").join(f));
+        write(&root.join("baselines").join(f), &text.unwrap());
+    }
     write(
         &root.join("defaults.toml"),
         &format!(
@@ -38,11 +42,14 @@ fn root_with_suites(tmp: &Path) -> std::path::PathBuf {
 }
 
 fn reproduce(root: &Path, extra: &[&str]) -> (bool, String, String) {
+    let reports = root.parent().unwrap().join("reports");
     let mut a = vec![
         "reproduce",
         "--quiet",
         "--experiments",
         root.to_str().unwrap(),
+        "--reports",
+        reports.to_str().unwrap(),
     ];
     a.extend_from_slice(extra);
     let o = mpq(&a);
@@ -67,6 +74,18 @@ fn only_missing_or_stale_manifests_run() {
     assert!(out.contains("s/a: run (no previous run)"), "{out}");
     assert!(out.contains("s/b: run (no previous run)"), "{out}");
     assert!(out.contains("2 run, 0 up to date, 0 skipped"), "{out}");
+    // The reports of every planned suite, the index linking them.
+    let reports = tmp.path().join("reports");
+    let index = std::fs::read_to_string(reports.join("README.md")).unwrap();
+    for f in [
+        "s/fig5-w4a8-resnet-tiny.svg",
+        "s/claims.md",
+        "s/search-cost.md",
+        "s/table1.md",
+    ] {
+        assert!(reports.join(f).is_file(), "{f}");
+        assert!(index.contains(f), "the index links {f}");
+    }
 
     // Nothing changed: nothing runs.
     let (ok, out, _) = reproduce(&root, &["s"]);

@@ -36,6 +36,8 @@ pub struct ReproduceOptions {
     pub quiet: bool,
     /// `--set` overrides applied to every manifest.
     pub sets: Vec<String>,
+    /// Where the reports go (normally `reports/`).
+    pub reports: PathBuf,
 }
 
 /// What to do with one manifest.
@@ -277,6 +279,33 @@ pub fn describe(e: &Entry) -> String {
     }
 }
 
+/// The report crate's plan: every manifest of `entries` with its up-to-date run, if any.
+pub fn report_plan(entries: &[Entry]) -> Vec<mpq_report::PlannedRun> {
+    entries
+        .iter()
+        .map(|e| {
+            let m = &e.resolved.manifest;
+            mpq_report::PlannedRun {
+                suite: e.suite.clone(),
+                experiment: m.experiment.name.clone(),
+                manifest: e.manifest.clone(),
+                arch: m.model.arch.clone(),
+                paper_model: Some(m.experiment.paper_model.clone()).filter(|s| !s.is_empty()),
+                pair: m.quant.pair.to_string(),
+                strategy: m.search.strategy.to_string(),
+                beta: m.search.beta.to_string(),
+                run_dir: e.current_run().map(|r| r.dir.clone()),
+            }
+        })
+        .collect()
+}
+
+/// Writes the reports of `entries` (their suites, their current runs) under `reports_dir`,
+/// with the published numbers of `root/baselines/`. Returns the files written.
+pub fn write_reports(entries: &[Entry], root: &Path, reports_dir: &Path) -> Result<Vec<PathBuf>> {
+    mpq_report::write_reports(&report_plan(entries), &root.join("baselines"), reports_dir)
+}
+
 /// What `mpq reproduce` did.
 #[derive(Clone, Debug, Default)]
 pub struct Summary {
@@ -349,5 +378,11 @@ pub fn reproduce(
     } else {
         entries
     };
+    let written = write_reports(&entries, &opts.root, &opts.reports)?;
+    say(&format!(
+        "reports: {} files under {}",
+        written.len(),
+        opts.reports.display()
+    ));
     Ok((entries, summary))
 }
