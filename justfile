@@ -1,6 +1,11 @@
 # Recipes for mpq. Everything here is also a plain cargo command (see README.md).
 
-# Run every embedded manifest (the main job).
+# Bring every suite up to date (run what is missing or stale, resume what was interrupted),
+# then regenerate reports/. Suites whose data is missing (paper/ without ImageNet) are skipped.
+reproduce *args:
+    cargo run -- reproduce {{args}}
+
+# Run every embedded manifest, whatever is already there.
 run-embedded:
     cargo run -- run experiments/embedded
 
@@ -20,9 +25,9 @@ test:
 train arch:
     cargo run -- train --arch {{arch}}
 
-# Summarise results/ into reports/summary.md.
-report:
-    cargo run -- report
+# Regenerate reports/ from the up-to-date results, running nothing.
+report *args:
+    cargo run -- report {{args}}
 
 # SQL over every run's tables, e.g. just query "SELECT * FROM runs".
 query sql *args:
@@ -31,6 +36,7 @@ query sql *args:
 # Benchmarks recorded in docs/benchmarks.md.
 bench:
     cargo run -- bench depthwise
+    cargo run -- bench search
 
 lint:
     cargo fmt --check
