@@ -1,6 +1,8 @@
-//! Orchestration: manifest schema and layering, running a manifest (model, data, calibration,
-//! search), progress display, and the result store, the only writer under results/.
+//! Orchestration: manifest schema and layering, the manifest's data (`dataset`), running a
+//! manifest (model, data, calibration, search), progress display, and the result store, the
+//! only writer under results/.
 
+pub mod dataset;
 pub mod manifest;
 pub mod progress;
 pub mod run;
