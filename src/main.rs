@@ -1,5 +1,5 @@
 //! `mpq`: command-line entry point. Argument parsing and dispatch only; the work lives in the
-//! crates (runner, models, report).
+//! crates (runner, models, data, report).
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -112,10 +112,32 @@ enum Cmd {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// Micro-benchmarks.
+    /// Benchmarks.
     Bench {
         #[command(subcommand)]
         what: BenchCmd,
+    },
+    /// Datasets.
+    Data {
+        #[command(subcommand)]
+        what: DataCmd,
+    },
+    /// A model's logits for images from a safetensors file (tensor `images`), written as tensor
+    /// `logits` (for tools/compare_logits.py).
+    Logits {
+        #[arg(long)]
+        arch: String,
+        /// Safetensors or .pth state dict in the reference library's names.
+        #[arg(long)]
+        weights: PathBuf,
+        #[arg(long)]
+        input: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        /// Batch-norm folded into the weights (what the quantized model starts from) instead
+        /// of applied as stored.
+        #[arg(long)]
+        folded: bool,
     },
 }
 
@@ -148,6 +170,59 @@ enum BenchCmd {
         manifest: PathBuf,
         #[arg(long = "set", value_name = "KEY=VALUE")]
         sets: Vec<String>,
+    },
+    /// Images per second of an architecture's forward pass (FP32 folded, and W8A8 calibrated
+    /// on a few random images) on random weights and inputs, and where the W8A8 time goes.
+    Forward {
+        /// One of the known architectures (repeatable: one table row each).
+        #[arg(long, required = true)]
+        arch: Vec<String>,
+        #[arg(long, default_value_t = 32)]
+        batch: usize,
+        /// Input side [default: the architecture's, 224 or 299].
+        #[arg(long)]
+        size: Option<usize>,
+        #[arg(long, default_value_t = 3)]
+        reps: usize,
+        /// Worker threads (0 = all cores).
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+    },
+}
+
+#[derive(Subcommand)]
+enum DataCmd {
+    /// Decode an image folder (one subfolder per class) once with torchvision's evaluation
+    /// transform into a prepared tensor file (docs/datasets.md).
+    Prepare {
+        folder: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 256)]
+        resize: usize,
+        #[arg(long, default_value_t = 224)]
+        crop: usize,
+        /// bilinear or bicubic.
+        #[arg(long, default_value = "bilinear")]
+        interpolation: String,
+        /// Per-channel mean, e.g. 0.5,0.5,0.5 [default: ImageNet's].
+        #[arg(long, value_delimiter = ',')]
+        mean: Option<Vec<f32>>,
+        /// Per-channel standard deviation [default: ImageNet's].
+        #[arg(long, value_delimiter = ',')]
+        std: Option<Vec<f32>>,
+        /// f16 or f32.
+        #[arg(long, default_value = "f16")]
+        dtype: String,
+        /// Leave out undecodable images (counted) instead of stopping.
+        #[arg(long)]
+        skip_corrupt: bool,
+        /// Accept class folders without images (they keep their label index).
+        #[arg(long)]
+        allow_empty_classes: bool,
+        /// Worker threads (0 = all cores).
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
     },
 }
 
@@ -336,10 +411,119 @@ fn dispatch(cli: Cli) -> Result<()> {
                 mpq_runner::bench::bench_search(&o, &mut |l| println!("{l}"))?;
                 Ok(())
             }
+            BenchCmd::Forward {
+                arch,
+                batch,
+                size,
+                reps,
+                threads,
+            } => {
+                mpq_runner::run::set_threads(threads);
+                let archs = arch
+                    .iter()
+                    .map(|a| {
+                        mpq_models::Arch::by_name(a)
+                            .ok_or_else(|| anyhow::anyhow!("--arch: unknown architecture {a:?}"))
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                println!("{}", mpq_models::bench::ForwardBench::MARKDOWN_HEADER);
+                for a in &archs {
+                    let b = mpq_models::bench::forward(a, batch, size.unwrap_or(a.input[1]), reps)?;
+                    println!("{}", b.markdown_row());
+                }
+                Ok(())
+            }
             BenchCmd::SearchPath { manifest, sets } => {
                 print!("{}", mpq_runner::bench::search_path(&manifest, &sets)?);
                 Ok(())
             }
         },
+        Cmd::Data {
+            what:
+                DataCmd::Prepare {
+                    folder,
+                    out,
+                    resize,
+                    crop,
+                    interpolation,
+                    mean,
+                    std,
+                    dtype,
+                    skip_corrupt,
+                    allow_empty_classes,
+                    threads,
+                },
+        } => {
+            use mpq_data::prepare::{prepare_folder, PrepareOptions};
+            mpq_runner::run::set_threads(threads);
+            let triple = |flag: &str, v: Option<Vec<f32>>, d: [f32; 3]| -> Result<[f32; 3]> {
+                v.map_or(Ok(d), |v| {
+                    v.try_into().map_err(|_| {
+                        anyhow::anyhow!("--{flag}: expected three comma-separated numbers")
+                    })
+                })
+            };
+            let pre = mpq_data::Preprocess {
+                resize,
+                crop,
+                interpolation: mpq_data::Interpolation::parse(&interpolation).ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "--interpolation: expected bilinear or bicubic, got {interpolation:?}"
+                    )
+                })?,
+                mean: triple("mean", mean, mpq_data::preprocess::IMAGENET_MEAN)?,
+                std: triple("std", std, mpq_data::preprocess::IMAGENET_STD)?,
+            };
+            let opts = PrepareOptions {
+                preprocess: pre,
+                dtype: mpq_data::StoredDtype::parse(&dtype).ok_or_else(|| {
+                    anyhow::anyhow!("--dtype: expected f16 or f32, got {dtype:?}")
+                })?,
+                on_bad: if skip_corrupt {
+                    mpq_data::OnBadImage::Skip
+                } else {
+                    mpq_data::OnBadImage::Fail
+                },
+                allow_empty: allow_empty_classes,
+                ..PrepareOptions::default()
+            };
+            let t = std::time::Instant::now();
+            let mut last = std::time::Instant::now();
+            let r = prepare_folder(&folder, &out, &opts, &mut |done, total| {
+                if last.elapsed().as_secs() >= 10 || done == total {
+                    eprintln!("{done}/{total} images");
+                    last = std::time::Instant::now();
+                }
+            })?;
+            for (file, why) in &r.skipped {
+                eprintln!("skipped {}: {why}", file.display());
+            }
+            println!(
+                "{}: {} images of {} classes ({} skipped) in {:.0}s -> {}",
+                folder.display(),
+                r.images,
+                r.classes,
+                r.skipped.len(),
+                t.elapsed().as_secs_f64(),
+                out.display()
+            );
+            Ok(())
+        }
+        Cmd::Logits {
+            arch,
+            weights,
+            input,
+            out,
+            folded,
+        } => {
+            let a = mpq_models::Arch::by_name(&arch)
+                .ok_or_else(|| anyhow::anyhow!("--arch: unknown architecture {arch:?}"))?;
+            let precision = if folded {
+                mpq_models::qmodel::Precision::Fp32Folded
+            } else {
+                mpq_models::qmodel::Precision::Fp32
+            };
+            mpq_models::compare::logits_file(&a, &weights, &input, &out, precision)
+        }
     }
 }

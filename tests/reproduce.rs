@@ -133,7 +133,7 @@ fn suites_with_missing_inputs_are_skipped_or_fail_with_one_line() {
     let skipped = lines_with(&out, "p: 1 of 1 manifests skipped");
     assert_eq!(skipped.len(), 1, "{out}");
     assert!(
-        skipped[0].contains("nowhere/w.safetensors not found"),
+        skipped[0].contains("nowhere/w.safetensors: file not found"),
         "{out}"
     );
     // Asked for by name: an error, one line, nothing run.
@@ -141,7 +141,10 @@ fn suites_with_missing_inputs_are_skipped_or_fail_with_one_line() {
     assert!(!ok);
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(err.contains("p: 1 of 1 manifests skipped"), "{err}");
-    assert!(err.contains("nowhere/w.safetensors not found"), "{err}");
+    assert!(
+        err.contains("nowhere/w.safetensors: file not found"),
+        "{err}"
+    );
     assert!(out.is_empty(), "{out}");
     assert!(!tmp.path().join("results").exists());
     // A suite that does not exist.

@@ -1,14 +1,38 @@
 //! Datasets for the searches: the synthetic embedded dataset the project generates itself
-//! (so everything runs anywhere with nothing downloaded), splits, and batching into candle
-//! tensors. Knows nothing of models or searches.
+//! (so everything runs anywhere with nothing downloaded), image folders in torchvision's
+//! layout with torchvision's evaluation preprocessing (ImageNet), prepared tensor files,
+//! seeded disjoint subsets, and batching into candle tensors. Knows nothing of models or
+//! searches.
 
+pub mod imagefolder;
+pub mod prepare;
+pub mod preprocess;
 pub mod rng;
+pub mod subset;
 pub mod synth;
+pub mod tensorfile;
 
 use candle_core::{Device, Tensor};
+use std::path::PathBuf;
 
+pub use imagefolder::{ImageFolder, OnBadImage};
+pub use preprocess::{Interpolation, Preprocess};
 pub use rng::Rng;
 pub use synth::{Split, SynthConfig};
+pub use tensorfile::{StoredDtype, TensorFile};
+
+/// A problem with a data file, as one line naming the file (and the tensor).
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    #[error("{path}: {message}")]
+    File { path: PathBuf, message: String },
+    #[error("{path}: tensor {tensor:?}: {message}")]
+    Tensor {
+        path: PathBuf,
+        tensor: String,
+        message: String,
+    },
+}
 
 /// Images `[N, 3, H, W]` (f32, normalized) and labels `[N]` held in memory on the host.
 #[derive(Clone, Debug)]

@@ -1,4 +1,5 @@
-//! Architectures: the ordered quantizable layers (with torchvision-style tensor names) and the
+//! Architectures: the ordered quantizable layers (with the reference library's tensor names:
+//! torchvision's for the ResNets and MobileNetV2, timm's `legacy_xception` for Xception) and the
 //! forward graph that connects them. The graph is written once and run by different
 //! [`LayerRunner`]s: training (autograd, batch-norm in training mode), FP32 evaluation and the
 //! quantized evaluation. Layer `i` is the i-th quantizable layer the forward executes, which is
@@ -75,6 +76,34 @@ impl Activation {
     }
 }
 
+/// Max pooling with PyTorch's `nn.MaxPool2d(kernel, stride, padding)` semantics: the padding
+/// is -infinity (never a maximum), the output side is `floor((n + 2p - k) / s) + 1`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MaxPool {
+    pub kernel: usize,
+    pub stride: usize,
+    pub padding: usize,
+}
+
+impl MaxPool {
+    pub fn apply(&self, x: &Tensor) -> Result<Tensor> {
+        let p = self.padding;
+        let x = if p == 0 {
+            x.clone()
+        } else {
+            let (b, c, h, w) = x.dims4()?;
+            let ninf = |shape: (usize, usize, usize, usize)| {
+                Tensor::full(f32::NEG_INFINITY, shape, x.device())?.to_dtype(x.dtype())
+            };
+            let cols = ninf((b, c, h, p))?;
+            let x = Tensor::cat(&[&cols, x, &cols], 3)?;
+            let rows = ninf((b, c, p, w + 2 * p))?;
+            Tensor::cat(&[&rows, &x, &rows], 2)?
+        };
+        x.max_pool2d_with_stride(self.kernel, self.stride)
+    }
+}
+
 /// A block of the graph; fields are layer indices.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Block {
@@ -83,6 +112,25 @@ pub enum Block {
         conv1: usize,
         conv2: usize,
         downsample: Option<usize>,
+    },
+    /// torchvision `Bottleneck` (stride on the 3x3, "ResNet v1.5"):
+    /// relu(bn3(conv3(relu(bn2(conv2(relu(bn1(conv1 x))))))) + downsample(x)).
+    Bottleneck {
+        conv1: usize,
+        conv2: usize,
+        conv3: usize,
+        downsample: Option<usize>,
+    },
+    /// timm `legacy_xception` `Block`: `units` separable convolutions (depthwise layer, then
+    /// pointwise layer with the batch-norm), each preceded by a ReLU except the first when
+    /// `relu_first` is false; then the optional max pool; plus the skip branch, which sees the
+    /// block's input before any ReLU (timm's first ReLU is not in-place): `skip` (a strided 1x1
+    /// convolution with batch-norm) or the input itself. No activation after the sum.
+    Xception {
+        units: Vec<(usize, usize)>,
+        relu_first: bool,
+        pool: Option<MaxPool>,
+        skip: Option<usize>,
     },
     /// torchvision `InvertedResidual`: [expand 1x1, act], depthwise 3x3, act, project 1x1,
     /// plus the input when `residual`.
@@ -106,6 +154,15 @@ impl Block {
                 .into_iter()
                 .flatten()
                 .collect(),
+            Block::Bottleneck {
+                conv1,
+                conv2,
+                conv3,
+                downsample,
+            } => [Some(conv1), Some(conv2), Some(conv3), downsample]
+                .into_iter()
+                .flatten()
+                .collect(),
             Block::InvertedResidual {
                 expand,
                 dw,
@@ -114,6 +171,13 @@ impl Block {
             } => [expand, Some(dw), Some(project)]
                 .into_iter()
                 .flatten()
+                .collect(),
+            Block::Xception {
+                ref units, skip, ..
+            } => units
+                .iter()
+                .flat_map(|&(dw, pw)| [dw, pw])
+                .chain(skip)
                 .collect(),
         }
     }
@@ -127,6 +191,14 @@ impl Block {
 pub enum Stage {
     /// Layer `i` followed by the activation (stem and head convolutions).
     ConvAct(usize),
+    /// Layer `i`, the activation, then max pooling (the ResNet stem).
+    ConvActPool(usize, MaxPool),
+    /// A separable convolution: depthwise layer `dw` (no batch-norm, no activation), pointwise
+    /// layer `pw` (with its batch-norm), then the activation (Xception's `conv3`, `conv4`).
+    SepConvAct {
+        dw: usize,
+        pw: usize,
+    },
     Block(Block),
     /// Global average pooling over the spatial dimensions, then the classifier layer `i`
     /// (its output is the logits; no activation).
@@ -137,7 +209,8 @@ impl Stage {
     /// The stage's quantizable layers in execution order.
     pub fn layers(&self) -> Vec<usize> {
         match self {
-            Stage::ConvAct(i) | Stage::PoolClassifier(i) => vec![*i],
+            Stage::ConvAct(i) | Stage::ConvActPool(i, _) | Stage::PoolClassifier(i) => vec![*i],
+            Stage::SepConvAct { dw, pw } => vec![*dw, *pw],
             Stage::Block(b) => b.layers(),
         }
     }
@@ -163,12 +236,18 @@ pub trait LayerRunner {
 
 impl Arch {
     pub const EMBEDDED: [&'static str; 2] = ["resnet-tiny", "mobilenet-tiny"];
+    /// The paper's ImageNet networks, in the reference libraries' structure and tensor names.
+    pub const PAPER: [&'static str; 4] = ["resnet18", "resnet50", "mobilenet_v2", "xception"];
 
     /// The architecture called `name`, if this build knows it.
     pub fn by_name(name: &str) -> Option<Arch> {
         match name {
             "resnet-tiny" => Some(resnet_tiny()),
             "mobilenet-tiny" => Some(mobilenet_tiny()),
+            "resnet18" => Some(resnet18()),
+            "resnet50" => Some(resnet50()),
+            "mobilenet_v2" => Some(mobilenet_v2()),
+            "xception" => Some(xception()),
             _ => None,
         }
     }
@@ -214,13 +293,18 @@ impl Arch {
     /// Output of stage `s` for its input `x`.
     pub fn run_stage(&self, s: usize, x: &Tensor, r: &mut dyn LayerRunner) -> Result<Tensor> {
         let act = |t: &Tensor| self.act.apply(t);
-        match self.stages[s] {
-            Stage::ConvAct(i) => act(&r.layer(i, x)?),
-            Stage::PoolClassifier(i) => {
+        match &self.stages[s] {
+            &Stage::ConvAct(i) => act(&r.layer(i, x)?),
+            Stage::ConvActPool(i, pool) => pool.apply(&act(&r.layer(*i, x)?)?),
+            &Stage::SepConvAct { dw, pw } => {
+                let y = r.layer(dw, x)?;
+                act(&r.layer(pw, &y)?)
+            }
+            &Stage::PoolClassifier(i) => {
                 let pooled = x.mean(D::Minus1)?.mean(D::Minus1)?;
                 r.layer(i, &pooled)
             }
-            Stage::Block(Block::Basic {
+            &Stage::Block(Block::Basic {
                 conv1,
                 conv2,
                 downsample,
@@ -233,7 +317,22 @@ impl Arch {
                 };
                 act(&(y + identity)?)
             }
-            Stage::Block(Block::InvertedResidual {
+            &Stage::Block(Block::Bottleneck {
+                conv1,
+                conv2,
+                conv3,
+                downsample,
+            }) => {
+                let y = act(&r.layer(conv1, x)?)?;
+                let y = act(&r.layer(conv2, &y)?)?;
+                let y = r.layer(conv3, &y)?;
+                let identity = match downsample {
+                    Some(d) => r.layer(d, x)?,
+                    None => x.clone(),
+                };
+                act(&(y + identity)?)
+            }
+            &Stage::Block(Block::InvertedResidual {
                 expand,
                 dw,
                 project,
@@ -251,6 +350,29 @@ impl Arch {
                     Ok(y)
                 }
             }
+            Stage::Block(Block::Xception {
+                units,
+                relu_first,
+                pool,
+                skip,
+            }) => {
+                let mut y = x.clone();
+                for (k, &(dw, pw)) in units.iter().enumerate() {
+                    if k > 0 || *relu_first {
+                        y = act(&y)?;
+                    }
+                    let d = r.layer(dw, &y)?;
+                    y = r.layer(pw, &d)?;
+                }
+                if let Some(p) = pool {
+                    y = p.apply(&y)?;
+                }
+                let identity = match skip {
+                    Some(sk) => r.layer(*sk, x)?,
+                    None => x.clone(),
+                };
+                y + identity
+            }
         }
     }
 }
@@ -261,6 +383,12 @@ struct Builder {
 }
 
 impl Builder {
+    fn new() -> Builder {
+        Builder { layers: vec![] }
+    }
+
+    /// A convolution with batch-norm `bn`, padding `k / 2` (what every torchvision convolution
+    /// here uses), no bias.
     #[allow(clippy::too_many_arguments)]
     fn conv(
         &mut self,
@@ -272,19 +400,36 @@ impl Builder {
         k: usize,
         s: usize,
     ) -> usize {
+        self.conv_padded(name, Some(bn), kind, i, o, k, s, k / 2)
+    }
+
+    /// A convolution without bias, with an explicit padding and optional batch-norm.
+    #[allow(clippy::too_many_arguments)]
+    fn conv_padded(
+        &mut self,
+        name: &str,
+        bn: Option<&str>,
+        kind: LayerKind,
+        i: usize,
+        o: usize,
+        k: usize,
+        s: usize,
+        padding: usize,
+    ) -> usize {
         self.layers.push(LayerSpec {
             name: name.to_string(),
-            bn: Some(bn.to_string()),
+            bn: bn.map(str::to_string),
             kind,
             in_ch: i,
             out_ch: o,
             kernel: k,
             stride: s,
-            padding: k / 2,
+            padding,
             bias: false,
         });
         self.layers.len() - 1
     }
+
     fn linear(&mut self, name: &str, i: usize, o: usize) -> usize {
         self.layers.push(LayerSpec {
             name: name.to_string(),
@@ -305,52 +450,10 @@ impl Builder {
 /// max-pool, three stages of two `BasicBlock`s, widths 16-32-64 at 16x16, 8x8, 4x4) in
 /// torchvision's tensor names. N = 16.
 pub fn resnet_tiny() -> Arch {
-    let mut b = Builder { layers: vec![] };
+    let mut b = Builder::new();
     let stem = b.conv("conv1", "bn1", LayerKind::Conv, 3, 16, 3, 2);
-    let mut blocks = vec![];
-    let mut inp = 16;
-    for (stage, &(width, stride)) in [(16, 1), (32, 2), (64, 2)].iter().enumerate() {
-        for blk in 0..2 {
-            let p = format!("layer{}.{blk}", stage + 1);
-            let s = if blk == 0 { stride } else { 1 };
-            let conv1 = b.conv(
-                &format!("{p}.conv1"),
-                &format!("{p}.bn1"),
-                LayerKind::Conv,
-                inp,
-                width,
-                3,
-                s,
-            );
-            let conv2 = b.conv(
-                &format!("{p}.conv2"),
-                &format!("{p}.bn2"),
-                LayerKind::Conv,
-                width,
-                width,
-                3,
-                1,
-            );
-            let downsample = (s != 1 || inp != width).then(|| {
-                b.conv(
-                    &format!("{p}.downsample.0"),
-                    &format!("{p}.downsample.1"),
-                    LayerKind::Conv,
-                    inp,
-                    width,
-                    1,
-                    s,
-                )
-            });
-            blocks.push(Block::Basic {
-                conv1,
-                conv2,
-                downsample,
-            });
-            inp = width;
-        }
-    }
-    let fc = b.linear("fc", inp, 10);
+    let blocks = resnet_layers(&mut b, 16, &[(16, 2, 1), (32, 2, 2), (64, 2, 2)], false);
+    let fc = b.linear("fc", 64, 10);
     Arch {
         name: "resnet-tiny".into(),
         layers: b.layers,
@@ -365,16 +468,146 @@ pub fn resnet_tiny() -> Arch {
     }
 }
 
-/// The embedded inverted-residual network: MobileNetV2's structure scaled to 32x32 inputs
-/// (3x3 stride-2 stem, settings (t, c, n, s) = (1,16,1,1), (4,24,2,2), (4,32,2,2), (4,48,1,1),
-/// a 1x1 head to 128 channels), in torchvision's tensor names. N = 20.
-pub fn mobilenet_tiny() -> Arch {
-    let mut b = Builder { layers: vec![] };
-    let stem = b.conv("features.0.0", "features.0.1", LayerKind::Conv, 3, 16, 3, 2);
+/// torchvision's `ResNet._make_layer` for every stage `(planes, blocks, stride)`, named
+/// `layer1`, `layer2`, ...: `BasicBlock`s (expansion 1) or `Bottleneck`s (expansion 4, stride
+/// on the 3x3). A block gets a downsample (1x1 convolution and batch-norm, after its other
+/// convolutions in execution order) when its stride is not 1 or its width changes.
+fn resnet_layers(
+    b: &mut Builder,
+    mut inplanes: usize,
+    stages: &[(usize, usize, usize)],
+    bottleneck: bool,
+) -> Vec<Block> {
     let mut blocks = vec![];
-    let mut inp = 16;
+    for (li, &(planes, n, stride)) in stages.iter().enumerate() {
+        for k in 0..n {
+            let p = format!("layer{}.{k}", li + 1);
+            let s = if k == 0 { stride } else { 1 };
+            let out = if bottleneck { planes * 4 } else { planes };
+            let conv = |b: &mut Builder, c: usize, i: usize, o: usize, k: usize, s: usize| {
+                b.conv(
+                    &format!("{p}.conv{c}"),
+                    &format!("{p}.bn{c}"),
+                    LayerKind::Conv,
+                    i,
+                    o,
+                    k,
+                    s,
+                )
+            };
+            let block = if bottleneck {
+                let conv1 = conv(b, 1, inplanes, planes, 1, 1);
+                let conv2 = conv(b, 2, planes, planes, 3, s);
+                let conv3 = conv(b, 3, planes, out, 1, 1);
+                let downsample = downsample(b, &p, inplanes, out, s);
+                Block::Bottleneck {
+                    conv1,
+                    conv2,
+                    conv3,
+                    downsample,
+                }
+            } else {
+                let conv1 = conv(b, 1, inplanes, planes, 3, s);
+                let conv2 = conv(b, 2, planes, planes, 3, 1);
+                let downsample = downsample(b, &p, inplanes, out, s);
+                Block::Basic {
+                    conv1,
+                    conv2,
+                    downsample,
+                }
+            };
+            blocks.push(block);
+            inplanes = out;
+        }
+    }
+    blocks
+}
+
+fn downsample(b: &mut Builder, p: &str, i: usize, o: usize, s: usize) -> Option<usize> {
+    (s != 1 || i != o).then(|| {
+        b.conv(
+            &format!("{p}.downsample.0"),
+            &format!("{p}.downsample.1"),
+            LayerKind::Conv,
+            i,
+            o,
+            1,
+            s,
+        )
+    })
+}
+
+/// torchvision's ImageNet ResNet: 7x7 stride-2 stem with batch-norm, ReLU and 3x3 stride-2
+/// max pool (padding 1), four stages at widths 64-128-256-512 (strides 1, 2, 2, 2), global
+/// average pooling and `fc` to 1000 classes. Input 224x224.
+fn resnet(name: &str, blocks_per_stage: [usize; 4], bottleneck: bool) -> Arch {
+    let mut b = Builder::new();
+    let stem = b.conv("conv1", "bn1", LayerKind::Conv, 3, 64, 7, 2);
+    let stages: Vec<(usize, usize, usize)> = [64, 128, 256, 512]
+        .into_iter()
+        .zip(blocks_per_stage)
+        .zip([1, 2, 2, 2])
+        .map(|((p, n), s)| (p, n, s))
+        .collect();
+    let blocks = resnet_layers(&mut b, 64, &stages, bottleneck);
+    let fc = b.linear("fc", if bottleneck { 2048 } else { 512 }, 1000);
+    let pool = MaxPool {
+        kernel: 3,
+        stride: 2,
+        padding: 1,
+    };
+    Arch {
+        name: name.into(),
+        layers: b.layers,
+        stages: [Stage::ConvActPool(stem, pool)]
+            .into_iter()
+            .chain(blocks.into_iter().map(Stage::Block))
+            .chain([Stage::PoolClassifier(fc)])
+            .collect(),
+        act: Activation::Relu,
+        input: [3, 224, 224],
+        num_classes: 1000,
+    }
+}
+
+/// torchvision `resnet18`: `BasicBlock`s [2, 2, 2, 2]. N = 21 (20 convolutions, three of them
+/// downsamples, and `fc`).
+pub fn resnet18() -> Arch {
+    resnet("resnet18", [2, 2, 2, 2], false)
+}
+
+/// torchvision `resnet50`: `Bottleneck`s [3, 4, 6, 3]. N = 54 (53 convolutions, four of them
+/// downsamples, and `fc`).
+pub fn resnet50() -> Arch {
+    resnet("resnet50", [3, 4, 6, 3], true)
+}
+
+/// The inverted-residual network of torchvision's `MobileNetV2` layout: `features.0` (3x3
+/// stride-2 convolution, batch-norm, ReLU6), one `InvertedResidual` per repetition of each
+/// setting `(t, c, n, s)` as `features.1`, `features.2`, ..., a 1x1 head convolution to
+/// `head` channels, global average pooling and `classifier.1`.
+fn inverted_residual_net(
+    name: &str,
+    stem: usize,
+    settings: &[(usize, usize, usize, usize)],
+    head: usize,
+    input: usize,
+    num_classes: usize,
+) -> Arch {
+    let mut b = Builder::new();
+    let stem_layer = b.conv(
+        "features.0.0",
+        "features.0.1",
+        LayerKind::Conv,
+        3,
+        stem,
+        3,
+        2,
+    );
+    let mut blocks = vec![];
+    let mut inp = stem;
     let mut f = 1;
-    for &(t, c, n, s) in &[(1, 16, 1, 1), (4, 24, 2, 2), (4, 32, 2, 2), (4, 48, 1, 1)] {
+    for &(t, c, n, s) in settings {
         for k in 0..n {
             let stride = if k == 0 { s } else { 1 };
             let hidden = inp * t;
@@ -439,27 +672,168 @@ pub fn mobilenet_tiny() -> Arch {
             f += 1;
         }
     }
-    let head = b.conv(
+    let head_layer = b.conv(
         &format!("features.{f}.0"),
         &format!("features.{f}.1"),
         LayerKind::Conv,
         inp,
-        128,
+        head,
         1,
         1,
     );
-    let fc = b.linear("classifier.1", 128, 10);
+    let fc = b.linear("classifier.1", head, num_classes);
     Arch {
-        name: "mobilenet-tiny".into(),
+        name: name.into(),
         layers: b.layers,
-        stages: [Stage::ConvAct(stem)]
+        stages: [Stage::ConvAct(stem_layer)]
             .into_iter()
             .chain(blocks.into_iter().map(Stage::Block))
-            .chain([Stage::ConvAct(head), Stage::PoolClassifier(fc)])
+            .chain([Stage::ConvAct(head_layer), Stage::PoolClassifier(fc)])
             .collect(),
         act: Activation::Relu6,
-        input: [3, 32, 32],
-        num_classes: 10,
+        input: [3, input, input],
+        num_classes,
+    }
+}
+
+/// The embedded inverted-residual network: MobileNetV2's structure scaled to 32x32 inputs
+/// (3x3 stride-2 stem, settings (t, c, n, s) = (1,16,1,1), (4,24,2,2), (4,32,2,2), (4,48,1,1),
+/// a 1x1 head to 128 channels), in torchvision's tensor names. N = 20.
+pub fn mobilenet_tiny() -> Arch {
+    inverted_residual_net(
+        "mobilenet-tiny",
+        16,
+        &[(1, 16, 1, 1), (4, 24, 2, 2), (4, 32, 2, 2), (4, 48, 1, 1)],
+        128,
+        32,
+        10,
+    )
+}
+
+/// torchvision `mobilenet_v2` (width 1.0): stem 32, settings (1,16,1,1), (6,24,2,2),
+/// (6,32,3,2), (6,64,4,2), (6,96,3,1), (6,160,3,2), (6,320,1,1), head 1280, 1000 classes.
+/// N = 53 (52 convolutions, 17 of them depthwise, and `classifier.1`).
+pub fn mobilenet_v2() -> Arch {
+    inverted_residual_net(
+        "mobilenet_v2",
+        32,
+        &[
+            (1, 16, 1, 1),
+            (6, 24, 2, 2),
+            (6, 32, 3, 2),
+            (6, 64, 4, 2),
+            (6, 96, 3, 1),
+            (6, 160, 3, 2),
+            (6, 320, 1, 1),
+        ],
+        1280,
+        224,
+        1000,
+    )
+}
+
+/// timm `legacy_xception` (the Keras-ported Xception): `conv1` (3x3 stride 2, padding 0) and
+/// `conv2` (3x3, padding 0), each with batch-norm and ReLU; blocks `block1`..`block12`; the
+/// separable convolutions `conv3`, `conv4` (batch-norms `bn3`, `bn4`, then ReLU); global average
+/// pooling and `fc`. A separable convolution is two quantizable layers: the depthwise `conv1`
+/// (no batch-norm) and the 1x1 `pointwise` (with the batch-norm that follows). Input 299x299.
+/// N = 75: 2 stem convolutions, 12 blocks with 2 or 3 separable convolutions each (32 of them,
+/// 64 layers), 4 skip convolutions (`block1`, `block2`, `block3`, `block12`), 2 separable head
+/// convolutions (4 layers) and `fc`.
+pub fn xception() -> Arch {
+    let mut b = Builder::new();
+    let conv1 = b.conv_padded("conv1", Some("bn1"), LayerKind::Conv, 3, 32, 3, 2, 0);
+    let conv2 = b.conv_padded("conv2", Some("bn2"), LayerKind::Conv, 32, 64, 3, 1, 0);
+    // (in, out, reps, stride, start_with_relu, grow_first), as timm's constructor.
+    let mut specs = vec![
+        (64, 128, 2, 2, false, true),
+        (128, 256, 2, 2, true, true),
+        (256, 728, 2, 2, true, true),
+    ];
+    specs.extend([(728, 728, 3, 1, true, true); 8]);
+    specs.push((728, 1024, 2, 2, true, false));
+    let mut stages = vec![Stage::ConvAct(conv1), Stage::ConvAct(conv2)];
+    let sep = |b: &mut Builder, p: &str, bn: &str, i: usize, o: usize| -> (usize, usize) {
+        let dw = b.conv_padded(
+            &format!("{p}.conv1"),
+            None,
+            LayerKind::Depthwise,
+            i,
+            i,
+            3,
+            1,
+            1,
+        );
+        let pw = b.conv_padded(
+            &format!("{p}.pointwise"),
+            Some(bn),
+            LayerKind::Conv,
+            i,
+            o,
+            1,
+            1,
+            0,
+        );
+        (dw, pw)
+    };
+    for (n, &(inc, outc, reps, stride, relu_first, grow_first)) in specs.iter().enumerate() {
+        let p = format!("block{}", n + 1);
+        // timm builds `rep` as [ReLU, SeparableConv2d, BatchNorm2d] per repetition and drops
+        // the first ReLU when the block does not start with one: module indices shift by one.
+        let shift = usize::from(!relu_first);
+        let mut units = vec![];
+        for i in 0..reps {
+            let (ci, co) = if grow_first {
+                (if i == 0 { inc } else { outc }, outc)
+            } else {
+                (inc, if i < reps - 1 { inc } else { outc })
+            };
+            let (s_idx, bn_idx) = (3 * i + 1 - shift, 3 * i + 2 - shift);
+            units.push(sep(
+                &mut b,
+                &format!("{p}.rep.{s_idx}"),
+                &format!("{p}.rep.{bn_idx}"),
+                ci,
+                co,
+            ));
+        }
+        let skip = (outc != inc || stride != 1).then(|| {
+            b.conv_padded(
+                &format!("{p}.skip"),
+                Some(format!("{p}.skipbn").as_str()),
+                LayerKind::Conv,
+                inc,
+                outc,
+                1,
+                stride,
+                0,
+            )
+        });
+        let pool = (stride != 1).then_some(MaxPool {
+            kernel: 3,
+            stride,
+            padding: 1,
+        });
+        stages.push(Stage::Block(Block::Xception {
+            units,
+            relu_first,
+            pool,
+            skip,
+        }));
+    }
+    let (dw3, pw3) = sep(&mut b, "conv3", "bn3", 1024, 1536);
+    stages.push(Stage::SepConvAct { dw: dw3, pw: pw3 });
+    let (dw4, pw4) = sep(&mut b, "conv4", "bn4", 1536, 2048);
+    stages.push(Stage::SepConvAct { dw: dw4, pw: pw4 });
+    let fc = b.linear("fc", 2048, 1000);
+    stages.push(Stage::PoolClassifier(fc));
+    Arch {
+        name: "xception".into(),
+        layers: b.layers,
+        stages,
+        act: Activation::Relu,
+        input: [3, 299, 299],
+        num_classes: 1000,
     }
 }
 
@@ -496,12 +870,98 @@ mod tests {
     /// once, in index (execution) order.
     #[test]
     fn stages_run_every_layer_once_in_order() {
-        for name in Arch::EMBEDDED {
+        for name in Arch::EMBEDDED.into_iter().chain(Arch::PAPER) {
             let a = Arch::by_name(name).unwrap();
             let order: Vec<usize> = a.stages.iter().flat_map(|s| s.layers()).collect();
             assert_eq!(order, (0..a.layers.len()).collect::<Vec<_>>(), "{name}");
             let of = a.stage_of_layer();
             assert!(of.windows(2).all(|w| w[0] <= w[1]), "{name}");
         }
+    }
+
+    fn names(a: &Arch) -> Vec<&str> {
+        a.layers.iter().map(|l| l.name.as_str()).collect()
+    }
+
+    fn follows(a: &Arch, first: &str, then: &str) {
+        let n = names(a);
+        let i = n.iter().position(|x| *x == first).expect(first);
+        assert_eq!(n[i + 1], then, "{}: {then} right after {first}", a.name);
+    }
+
+    fn count(a: &Arch, kind: LayerKind) -> usize {
+        a.layers.iter().filter(|l| l.kind == kind).count()
+    }
+
+    #[test]
+    fn paper_networks_have_the_reference_layer_counts_and_order() {
+        let r18 = resnet18();
+        assert_eq!(r18.layers.len(), 21);
+        assert_eq!((names(&r18)[0], names(&r18)[20]), ("conv1", "fc"));
+        follows(&r18, "layer2.0.conv2", "layer2.0.downsample.0");
+        follows(&r18, "layer2.0.downsample.0", "layer2.1.conv1");
+        assert_eq!(r18.layers[0].padding, 3);
+        assert!(matches!(r18.stages[0], Stage::ConvActPool(0, _)));
+
+        let r50 = resnet50();
+        assert_eq!(r50.layers.len(), 54);
+        follows(&r50, "layer1.0.conv3", "layer1.0.downsample.0");
+        follows(&r50, "layer4.0.conv3", "layer4.0.downsample.0");
+        let c2 = &r50.layers[names(&r50)
+            .iter()
+            .position(|n| *n == "layer2.0.conv2")
+            .unwrap()];
+        assert_eq!((c2.kernel, c2.stride), (3, 2), "stride on the 3x3 (v1.5)");
+        assert_eq!(r50.layers[53].in_ch, 2048);
+
+        let mb = mobilenet_v2();
+        assert_eq!(mb.layers.len(), 53);
+        assert_eq!(count(&mb, LayerKind::Depthwise), 17);
+        assert_eq!(names(&mb)[1], "features.1.conv.0.0");
+        assert_eq!(names(&mb)[51], "features.18.0");
+        assert_eq!(names(&mb)[52], "classifier.1");
+        assert_eq!(mb.layers[51].weight_shape(), vec![1280, 320, 1, 1]);
+
+        let x = xception();
+        assert_eq!(x.layers.len(), 75);
+        assert_eq!(count(&x, LayerKind::Depthwise), 34);
+        assert_eq!((x.layers[0].padding, x.layers[1].padding), (0, 0));
+        // block1 starts without a ReLU: its first separable convolution is rep.0.
+        follows(&x, "conv2", "block1.rep.0.conv1");
+        follows(&x, "block1.rep.3.pointwise", "block1.skip");
+        follows(&x, "block1.skip", "block2.rep.1.conv1");
+        follows(&x, "block4.rep.7.pointwise", "block5.rep.1.conv1");
+        follows(&x, "block12.rep.4.pointwise", "block12.skip");
+        follows(&x, "block12.skip", "conv3.conv1");
+        let b12 = names(&x)
+            .iter()
+            .position(|n| *n == "block12.rep.1.pointwise")
+            .unwrap();
+        assert_eq!(x.layers[b12].out_ch, 728, "block12 grows last");
+        assert_eq!(x.layers[b12].bn.as_deref(), Some("block12.rep.2"));
+        assert_eq!(
+            x.layers[b12 - 1].bn,
+            None,
+            "no batch-norm between depthwise and pointwise"
+        );
+        assert_eq!(names(&x)[74], "fc");
+    }
+
+    #[test]
+    fn max_pool_pads_with_minus_infinity() {
+        use candle_core::Device;
+        // All inputs negative: zero padding would put 0 on the border outputs.
+        let v: Vec<f32> = (0..16).map(|i| -1.0 - i as f32).collect();
+        let x = Tensor::from_vec(v, (1, 1, 4, 4), &Device::Cpu).unwrap();
+        let p = MaxPool {
+            kernel: 3,
+            stride: 2,
+            padding: 1,
+        };
+        let y = p.apply(&x).unwrap();
+        assert_eq!(y.dims(), &[1, 1, 2, 2]);
+        // Windows centred on (0,0), (0,2), (2,0), (2,2): the largest value is the top-left one.
+        let got = y.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        assert_eq!(got, vec![-1.0, -2.0, -5.0, -6.0]);
     }
 }

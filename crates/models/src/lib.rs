@@ -8,6 +8,7 @@
 
 pub mod arch;
 pub mod bench;
+pub mod compare;
 pub mod depthwise;
 pub mod prefix;
 pub mod qmodel;
@@ -18,6 +19,6 @@ pub mod weights;
 #[cfg(test)]
 mod test_util;
 
-pub use arch::{Arch, Block, LayerKind, LayerRunner, LayerSpec, Stage};
+pub use arch::{Arch, Block, LayerKind, LayerRunner, LayerSpec, MaxPool, Stage};
 pub use qmodel::QuantModel;
-pub use weights::{load_weights, WeightsError};
+pub use weights::{load_weights, WeightsError, WeightsFormat};

@@ -338,6 +338,72 @@ impl LayerRunner for Quantized<'_> {
     }
 }
 
+/// Seconds spent in each part of quantized forward passes (see [`QuantModel::logits_profiled`]).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Profile {
+    /// Fake quantization of the layer inputs.
+    pub fake_quant: f64,
+    /// The layers' convolutions and products (bias included), by [`layer_category`].
+    pub layers: BTreeMap<&'static str, f64>,
+    /// Whole forward passes.
+    pub total: f64,
+}
+
+impl Profile {
+    /// Everything else: activations, residual additions, pooling.
+    pub fn other(&self) -> f64 {
+        self.total - self.fake_quant - self.layers.values().sum::<f64>()
+    }
+}
+
+/// The profiling category of a layer: `conv 1x1`, `conv kxk` (k > 1), `depthwise`, `linear`.
+pub fn layer_category(l: &LayerSpec) -> &'static str {
+    match l.kind {
+        LayerKind::Conv if l.kernel == 1 => "conv 1x1",
+        LayerKind::Conv => "conv kxk",
+        LayerKind::Depthwise => "depthwise",
+        LayerKind::Linear => "linear",
+    }
+}
+
+struct Profiled<'a> {
+    m: &'a QuantModel,
+    p: &'a mut Profile,
+}
+
+impl LayerRunner for Profiled<'_> {
+    fn layer(&mut self, i: usize, x: &Tensor) -> Result<Tensor> {
+        let pair = self.m.config[i];
+        let t = std::time::Instant::now();
+        let x = match self.m.act_grid[i][&pair.a] {
+            Some(g) => fake_quant(x, &g)?,
+            None => x.clone(),
+        };
+        self.p.fake_quant += t.elapsed().as_secs_f64();
+        let t = std::time::Instant::now();
+        let l = &self.m.arch.layers[i];
+        let y = apply_layer(
+            l,
+            &x,
+            &self.m.weights_q[i][&pair.w],
+            Some(&self.m.folded[i].1),
+        )?;
+        *self.p.layers.entry(layer_category(l)).or_default() += t.elapsed().as_secs_f64();
+        Ok(y)
+    }
+}
+
+impl QuantModel {
+    /// The quantized logits (as [`Precision::Quantized`]), adding the time of each part to
+    /// `p`. CPU operations are synchronous, so the split is exact there.
+    pub fn logits_profiled(&self, x: &Tensor, p: &mut Profile) -> Result<Tensor> {
+        let t = std::time::Instant::now();
+        let y = self.arch.forward(x, &mut Profiled { m: self, p })?;
+        p.total += t.elapsed().as_secs_f64();
+        Ok(y)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -421,5 +487,20 @@ mod tests {
         m.set_low(&vec![false; n], low, BitPair::W8A8);
         let c = m.logits(x, Precision::Quantized).unwrap();
         assert_eq!(max_diff(&a, &c), 0.0);
+    }
+
+    #[test]
+    fn the_profiled_forward_is_the_quantized_forward() {
+        let mut m = model("mobilenet-tiny");
+        let calib = images(16);
+        m.prepare(&[BitPair::W8A8], &calib).unwrap();
+        let x = &calib[0].images;
+        let mut p = Profile::default();
+        let a = m.logits_profiled(x, &mut p).unwrap();
+        let b = m.logits(x, Precision::Quantized).unwrap();
+        assert_eq!(max_diff(&a, &b), 0.0);
+        let cats: Vec<&str> = p.layers.keys().copied().collect();
+        assert_eq!(cats, ["conv 1x1", "conv kxk", "depthwise", "linear"]);
+        assert!(p.fake_quant > 0.0 && p.other() >= -1e-9 && p.total > 0.0);
     }
 }

@@ -1,6 +1,7 @@
-//! Loading weights from safetensors files in the architecture's tensor names (torchvision's
-//! convention: `<layer>.weight`, `<bn>.running_mean`, ...), with every problem reported as one
-//! line naming the file and the tensor; and batch-norm folding (spec section 1 and 7).
+//! Loading weights in the architecture's tensor names (the reference library's state-dict
+//! names: `<layer>.weight`, `<bn>.running_mean`, ...) from safetensors files or PyTorch `.pth`
+//! state dicts, with every problem reported as one line naming the file and the tensor; and
+//! batch-norm folding (spec section 1 and 7).
 use crate::arch::Arch;
 use candle_core::{DType, Device, Tensor};
 use std::collections::HashMap;
@@ -14,6 +15,8 @@ pub enum WeightsError {
     Missing { path: PathBuf },
     #[error("{path}: not a readable safetensors file ({reason})")]
     NotSafetensors { path: PathBuf, reason: String },
+    #[error("{path}: not a readable PyTorch state dict ({reason}); export it to safetensors with tools/export_weights.py")]
+    NotPth { path: PathBuf, reason: String },
     #[error("{path}: tensor {tensor:?} is missing (needed by arch {arch})")]
     MissingTensor {
         path: PathBuf,
@@ -49,8 +52,30 @@ pub fn expected_tensors(arch: &Arch) -> Vec<(String, Vec<usize>)> {
     v
 }
 
-/// Load and check the weights of `arch` from a safetensors file (tensors converted to f32 on
-/// `device`). Extra tensors (e.g. `num_batches_tracked`) are ignored.
+/// The formats [`load_weights`] reads, chosen by file extension.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WeightsFormat {
+    /// `.safetensors` (and any other extension).
+    Safetensors,
+    /// `.pth` / `.pt`: a PyTorch state dict saved by `torch.save` (zip format), read with
+    /// candle's pickle reader; a checkpoint holding it under `state_dict` or `model` works too.
+    Pth,
+}
+
+impl WeightsFormat {
+    pub fn of(path: &Path) -> WeightsFormat {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some(e) if e.eq_ignore_ascii_case("pth") || e.eq_ignore_ascii_case("pt") => {
+                WeightsFormat::Pth
+            }
+            _ => WeightsFormat::Safetensors,
+        }
+    }
+}
+
+/// Load and check the weights of `arch` from a safetensors file or a `.pth`/`.pt` state dict
+/// (by extension; tensors converted to f32 on `device`). Extra tensors (e.g.
+/// `num_batches_tracked`) are ignored.
 pub fn load_weights(
     path: &Path,
     arch: &Arch,
@@ -59,12 +84,45 @@ pub fn load_weights(
     if !path.is_file() {
         return Err(WeightsError::Missing { path: path.into() });
     }
-    let raw =
-        candle_core::safetensors::load(path, device).map_err(|e| WeightsError::NotSafetensors {
-            path: path.into(),
-            reason: first_line(&e.to_string()),
-        })?;
+    let raw = match WeightsFormat::of(path) {
+        WeightsFormat::Safetensors => {
+            candle_core::safetensors::load(path, device).map_err(|e| {
+                WeightsError::NotSafetensors {
+                    path: path.into(),
+                    reason: first_line(&e.to_string()),
+                }
+            })?
+        }
+        WeightsFormat::Pth => load_pth(path, device)?,
+    };
     check_weights(path, arch, raw)
+}
+
+/// The tensors of a `.pth` state dict: the top-level dict, or the one under `state_dict` or
+/// `model` when the top level holds no tensor (a training checkpoint).
+fn load_pth(path: &Path, device: &Device) -> Result<HashMap<String, Tensor>, WeightsError> {
+    let bad = |e: candle_core::Error| WeightsError::NotPth {
+        path: path.into(),
+        reason: first_line(&e.to_string()),
+    };
+    let mut found = candle_core::pickle::read_all_with_key(path, None).map_err(bad)?;
+    for key in ["state_dict", "model"] {
+        if !found.is_empty() {
+            break;
+        }
+        // A file without that key is not an error here: the next key (or the error below).
+        found = candle_core::pickle::read_all_with_key(path, Some(key)).unwrap_or_default();
+    }
+    if found.is_empty() {
+        return Err(WeightsError::NotPth {
+            path: path.into(),
+            reason: "no tensors found at the top level or under state_dict or model".into(),
+        });
+    }
+    found
+        .into_iter()
+        .map(|(k, t)| Ok::<_, WeightsError>((k, t.to_device(device).map_err(bad)?)))
+        .collect()
 }
 
 /// Check a loaded tensor map against `arch` (names and shapes), converting to f32.

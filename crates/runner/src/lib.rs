@@ -1,5 +1,6 @@
-//! Orchestration: manifest schema and layering, running a manifest (model, data, calibration,
-//! search), progress display, and the result store, the only writer under results/.
+//! Orchestration: manifest schema and layering, the manifest's data (`dataset`), running a
+//! manifest (model, data, calibration, search), progress display, and the result store, the
+//! only writer under results/.
 
 pub mod bench;
 pub mod dataset;

@@ -30,11 +30,23 @@ use std::str::FromStr;
 pub use mpq_quant::BitPair;
 
 /// Architectures this build can run (`model.arch`).
-pub const KNOWN_ARCHS: &[&str] = &["resnet-tiny", "mobilenet-tiny"];
+pub const KNOWN_ARCHS: &[&str] = &[
+    "resnet-tiny",
+    "mobilenet-tiny",
+    "resnet18",
+    "resnet50",
+    "mobilenet_v2",
+    "xception",
+];
 /// Datasets this build can load (`data.dataset`).
-pub const KNOWN_DATASETS: &[&str] = &["embedded"];
-/// Splits of a dataset (`data.calib_split`, `data.search_split`).
+pub const KNOWN_DATASETS: &[&str] = &["embedded", "imagefolder", "tensors"];
+/// Splits of the embedded dataset (`data.calib_split`, `data.search_split`).
 pub const KNOWN_SPLITS: &[&str] = &["train", "calibration", "search", "test"];
+/// Parts of an image pool (`imagefolder`, `tensors`) a split key can name; see
+/// `mpq_data::subset`.
+pub const KNOWN_IMAGE_SPLITS: &[&str] = &mpq_data::subset::Part::NAMES;
+/// Resampling filters of `data.interpolation`.
+pub const KNOWN_INTERPOLATIONS: &[&str] = &["bilinear", "bicubic"];
 /// The file name of the defaults layer.
 pub const DEFAULTS_FILE: &str = "defaults.toml";
 
@@ -69,16 +81,36 @@ pub struct ModelSection {
 pub struct DataSection {
     /// One of [`KNOWN_DATASETS`].
     pub dataset: String,
-    /// Dataset generator seed.
+    /// The image folder (`imagefolder`; empty: `$MPQ_IMAGENET_DIR`) or the prepared file
+    /// (`tensors`). Relative to the working directory. Not used by `embedded`.
+    pub path: PathBuf,
+    /// Dataset generator seed (`embedded`).
     pub seed: u64,
+    /// Seed of the draw of calibration and search images from an image pool (`imagefolder`,
+    /// `tensors`).
+    pub subset_seed: u64,
     /// >= 1
     pub calib_images: usize,
     /// >= 1
     pub search_images: usize,
-    /// One of [`KNOWN_SPLITS`].
+    /// One of [`KNOWN_SPLITS`] (`embedded`) or [`KNOWN_IMAGE_SPLITS`].
     pub calib_split: String,
-    /// One of [`KNOWN_SPLITS`].
+    /// One of [`KNOWN_SPLITS`] (`embedded`) or [`KNOWN_IMAGE_SPLITS`].
     pub search_split: String,
+    /// Shorter side after resizing (`imagefolder`, `tensors`).
+    pub resize: usize,
+    /// Side of the center crop, <= `resize`.
+    pub crop: usize,
+    /// One of [`KNOWN_INTERPOLATIONS`].
+    pub interpolation: String,
+    /// Per-channel normalization `(x - mean) / std` of values in [0, 1].
+    pub mean: [f64; 3],
+    /// Each > 0.
+    pub std: [f64; 3],
+    /// Leave out undecodable images (counted) instead of stopping (`imagefolder`).
+    pub skip_corrupt: bool,
+    /// Accept class folders without images; they keep their label index (`imagefolder`).
+    pub allow_empty_classes: bool,
 }
 
 /// `[quant]`
@@ -196,13 +228,24 @@ impl Default for ModelSection {
 
 impl Default for DataSection {
     fn default() -> Self {
+        let pre = mpq_data::Preprocess::default();
         DataSection {
             dataset: "embedded".into(),
+            path: PathBuf::new(),
             seed: 0,
+            subset_seed: 0,
             calib_images: 256,
             search_images: 512,
             calib_split: "calibration".into(),
             search_split: "search".into(),
+            resize: pre.resize,
+            crop: pre.crop,
+            interpolation: pre.interpolation.name().into(),
+            // mpq_data's IMAGENET_MEAN and IMAGENET_STD, as the decimals they are written in.
+            mean: [0.485, 0.456, 0.406],
+            std: [0.229, 0.224, 0.225],
+            skip_corrupt: false,
+            allow_empty_classes: false,
         }
     }
 }
@@ -702,13 +745,55 @@ fn check(m: &Manifest, fig: &Figment, layers: &Layers) -> Result<(), ManifestErr
             one_of("dataset", &m.data.dataset, KNOWN_DATASETS),
         );
     }
+    let splits = if m.data.dataset == "embedded" {
+        KNOWN_SPLITS
+    } else {
+        KNOWN_IMAGE_SPLITS
+    };
     for (key, v) in [
         ("data.calib_split", &m.data.calib_split),
         ("data.search_split", &m.data.search_split),
     ] {
-        if !KNOWN_SPLITS.contains(&v.as_str()) {
-            return fail(key, one_of("split", v, KNOWN_SPLITS));
+        if !splits.contains(&v.as_str()) {
+            return fail(
+                key,
+                format!(
+                    "unknown split {v:?} of dataset {:?} (known: {})",
+                    m.data.dataset,
+                    splits.join(", ")
+                ),
+            );
         }
+    }
+    if m.data.crop < 1 {
+        return fail("data.crop", format!("must be >= 1, got {}", m.data.crop));
+    }
+    if m.data.crop > m.data.resize {
+        return fail(
+            "data.crop",
+            format!(
+                "the crop ({}) must not exceed data.resize ({})",
+                m.data.crop, m.data.resize
+            ),
+        );
+    }
+    if !KNOWN_INTERPOLATIONS.contains(&m.data.interpolation.as_str()) {
+        return fail(
+            "data.interpolation",
+            one_of("interpolation", &m.data.interpolation, KNOWN_INTERPOLATIONS),
+        );
+    }
+    if m.data.mean.iter().any(|v| !v.is_finite()) {
+        return fail(
+            "data.mean",
+            format!("must be finite, got {:?}", m.data.mean),
+        );
+    }
+    if m.data.std.iter().any(|v| !v.is_finite() || *v <= 0.0) {
+        return fail(
+            "data.std",
+            format!("must be finite and > 0, got {:?}", m.data.std),
+        );
     }
     for (key, v) in [
         ("data.calib_images", m.data.calib_images),

@@ -107,18 +107,32 @@ pub fn suite_of(manifest: &Path) -> Option<String> {
     Some(abs.parent()?.file_name()?.to_string_lossy().into_owned())
 }
 
-/// The files a manifest's run reads, and the reasons some are missing (one each).
+/// The files a manifest's run reads, and the reasons some are missing (one each, naming the
+/// manifest key that points at it).
 pub fn inputs(m: &manifest::Manifest) -> (Vec<PathBuf>, Vec<String>) {
     let mut files = vec![m.model.weights.clone()];
     let mut missing = vec![];
-    match crate::dataset::data_inputs(&m.data) {
-        Ok(f) => files.extend(f),
-        Err(e) => missing.push(e),
+    if !m.model.weights.exists() {
+        missing.push(format!(
+            "model.weights: {}: file not found",
+            m.model.weights.display()
+        ));
     }
-    for f in &files {
-        if !f.exists() {
-            missing.push(format!("{} not found", f.display()));
+    match crate::dataset::data_inputs(&m.data) {
+        Ok(f) => {
+            let what = if m.data.dataset == "imagefolder" {
+                "image folder"
+            } else {
+                "file"
+            };
+            for p in &f {
+                if !p.exists() {
+                    missing.push(format!("data.path: {}: {what} not found", p.display()));
+                }
+            }
+            files.extend(f);
         }
+        Err(e) => missing.push(e),
     }
     (files, missing)
 }

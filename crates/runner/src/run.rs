@@ -11,7 +11,6 @@ use crate::progress::SearchProgress;
 use crate::store::{self, CandidateRow, LayerRow, RunRow, RunTables, StepRow};
 use anyhow::{bail, Context, Result};
 use candle_core::Device;
-use mpq_data::synth::{generate, Split, SynthConfig};
 use mpq_data::Batch;
 use mpq_models::qmodel::Precision;
 use mpq_models::{load_weights, Arch, QuantModel};
@@ -143,10 +142,6 @@ pub fn prepare(path: &Path, sets: &[String]) -> Result<Prepared> {
     })
 }
 
-fn split(name: &str) -> Result<Split> {
-    Split::parse(name).ok_or_else(|| anyhow::anyhow!("unknown split {name:?}"))
-}
-
 /// A calibrated model and its search images.
 pub(crate) struct Calibrated {
     pub model: QuantModel,
@@ -160,16 +155,22 @@ pub(crate) struct Calibrated {
 pub(crate) fn calibrate(p: &Prepared) -> Result<Calibrated> {
     let m = &p.resolved.manifest;
     let (low, high) = (m.quant.pair, m.quant.high);
-    let synth = SynthConfig {
-        seed: m.data.seed,
-        ..SynthConfig::default()
-    };
-    let bs = m.runtime.batch_size;
-    let images = |s: &str, n: usize| -> Result<Vec<Batch>> {
-        Ok(generate(&synth, split(s)?, 0, n).batches(bs, &p.device)?)
-    };
-    let calib = images(&m.data.calib_split, m.data.calib_images)?;
-    let search = images(&m.data.search_split, m.data.search_images)?;
+    let data = crate::dataset::load(
+        &m.data,
+        &p.resolved.path,
+        p.arch.num_classes,
+        m.runtime.batch_size,
+        &p.device,
+    )?;
+    if let Some((file, why)) = data.skipped.first() {
+        eprintln!(
+            "{}: {} undecodable image(s) skipped (data.skip_corrupt), e.g. {}: {why}",
+            p.resolved.path.display(),
+            data.skipped.len(),
+            file.display()
+        );
+    }
+    let (calib, search) = (data.calib, data.search);
     let mut model = QuantModel::new(p.arch.clone(), p.weights.clone(), &p.device)?;
     let fp32_top1 = model.accuracy(&search, Precision::Fp32)?;
     model.prepare(&[high, low], &calib)?;

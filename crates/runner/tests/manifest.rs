@@ -201,12 +201,21 @@ fn resolved_toml_round_trips_and_hash_tracks_values() {
     assert_eq!(
         keys("data"),
         [
+            "allow_empty_classes",
             "calib_images",
             "calib_split",
+            "crop",
             "dataset",
+            "interpolation",
+            "mean",
+            "path",
+            "resize",
             "search_images",
             "search_split",
-            "seed"
+            "seed",
+            "skip_corrupt",
+            "std",
+            "subset_seed"
         ]
     );
     assert_eq!(keys("quant"), ["high", "pair"]);
@@ -314,6 +323,18 @@ fn every_bad_value_names_file_and_key() {
         ("[model]\narch = \"vgg\"\n", "model.arch"),
         ("[data]\ndataset = \"imagenet\"\n", "data.dataset"),
         ("[data]\ncalib_split = \"val\"\n", "data.calib_split"),
+        (
+            "[data]\ndataset = \"imagefolder\"\ncalib_split = \"train\"\n",
+            "data.calib_split",
+        ),
+        ("[data]\ncrop = 300\n", "data.crop"),
+        ("[data]\ncrop = 0\n", "data.crop"),
+        (
+            "[data]\ninterpolation = \"nearest\"\n",
+            "data.interpolation",
+        ),
+        ("[data]\nstd = [0.2, 0.0, 0.2]\n", "data.std"),
+        ("[data]\nmean = [0.5, 0.5]\n", "data.mean"),
         ("[data]\nsearch_split = \"\"\n", "data.search_split"),
         ("[data]\nsearch_images = 0\n", "data.search_images"),
         ("[data]\ncalib_images = 0\n", "data.calib_images"),

@@ -1,0 +1,226 @@
+//! A paper-style manifest (resnet18 in torchvision's names, ImageNet-style data) run end to end
+//! through the real binary on tiny generated data: random weights written to a safetensors
+//! file, a generated image folder of JPEG and PNG files, and the same folder prepared with
+//! `mpq data prepare`. Both data sources must give the same run.
+mod common;
+use candle_core::{Device, Tensor};
+use common::*;
+use mpq_data::Rng;
+use mpq_models::Arch;
+use polars::prelude::*;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// resnet18 with random weights and batch-norm statistics, in torchvision's tensor names.
+fn write_weights(path: &Path) {
+    let arch = Arch::by_name("resnet18").unwrap();
+    let mut t = mpq_models::train::Params::init(&arch, 5, &Device::Cpu)
+        .unwrap()
+        .tensors();
+    let mut r = Rng::new(6);
+    for l in &arch.layers {
+        let Some(bn) = &l.bn else { continue };
+        for (f, lo, hi) in [("running_mean", -0.1, 0.1), ("running_var", 0.5, 1.5)] {
+            let v: Vec<f32> = (0..l.out_ch).map(|_| r.range(lo, hi) as f32).collect();
+            t.insert(
+                format!("{bn}.{f}"),
+                Tensor::from_vec(v, l.out_ch, &Device::Cpu).unwrap(),
+            );
+        }
+    }
+    mpq_models::weights::save_weights(&t, path).unwrap();
+}
+
+/// Three classes of six images each, 48x40 or 40x52, alternately JPEG and PNG.
+fn write_folder(root: &Path) {
+    for (c, class) in ["n01440764", "n01443537", "n01484850"].iter().enumerate() {
+        std::fs::create_dir_all(root.join(class)).unwrap();
+        for k in 0..6u32 {
+            let (w, h) = if k % 2 == 0 { (48, 40) } else { (40, 52) };
+            let img = image::RgbImage::from_fn(w, h, |x, y| {
+                let v = (x * (c as u32 + 1) * 9 + y * (k + 2) * 5) as u8;
+                image::Rgb([v, v.wrapping_mul(3), 255 - v])
+            });
+            let ext = if k % 2 == 0 { "JPEG" } else { "png" };
+            img.save_with_format(
+                root.join(class).join(format!("img{k}.{ext}")),
+                if k % 2 == 0 {
+                    image::ImageFormat::Jpeg
+                } else {
+                    image::ImageFormat::Png
+                },
+            )
+            .unwrap();
+        }
+    }
+}
+
+fn manifest(dir: &Path, name: &str, data: &str, weights: &Path) -> PathBuf {
+    let m = dir.join(format!("{name}.toml"));
+    std::fs::write(
+        &m,
+        format!(
+            r#"
+[experiment]
+name = "{name}"
+[model]
+arch = "resnet18"
+weights = "{}"
+[data]
+{data}
+resize = 40
+crop = 32
+subset_seed = 3
+calib_images = 4
+search_images = 10
+[quant]
+pair = "W4A8"
+[search]
+strategy = "greedy"
+max_steps = 2
+[runtime]
+batch_size = 8
+"#,
+            weights.display()
+        ),
+    )
+    .unwrap();
+    m
+}
+
+fn steps_top1(results: &Path, experiment: &str) -> (Vec<Option<f64>>, DataFrame) {
+    let dir = single_run_dir(results, experiment);
+    let steps = mpq_runner::store::read_parquet(&dir.join("steps.parquet")).unwrap();
+    let runs = mpq_runner::store::read_parquet(&dir.join("runs.parquet")).unwrap();
+    let top1 = steps
+        .column("top1")
+        .unwrap()
+        .f64()
+        .unwrap()
+        .iter()
+        .collect();
+    (top1, runs)
+}
+
+#[test]
+fn resnet18_on_an_image_folder_and_its_prepared_file_runs_to_parquet() {
+    let tmp = tempfile::tempdir().unwrap();
+    let weights = tmp.path().join("resnet18.safetensors");
+    write_weights(&weights);
+    let val = tmp.path().join("val");
+    write_folder(&val);
+    let results = tmp.path().join("results");
+    let rd = format!("runtime.results_dir={}", results.display());
+
+    let prepared = tmp.path().join("val.safetensors");
+    let out = mpq(&[
+        "data",
+        "prepare",
+        val.to_str().unwrap(),
+        "--out",
+        prepared.to_str().unwrap(),
+        "--resize",
+        "40",
+        "--crop",
+        "32",
+        "--dtype",
+        "f32",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("18 images of 3 classes (0 skipped)"));
+
+    let folder = manifest(
+        tmp.path(),
+        "r18-folder",
+        &format!("dataset = \"imagefolder\"\npath = \"{}\"", val.display()),
+        &weights,
+    );
+    let tensors = manifest(
+        tmp.path(),
+        "r18-tensors",
+        &format!("dataset = \"tensors\"\npath = \"{}\"", prepared.display()),
+        &weights,
+    );
+    for m in [&folder, &tensors] {
+        let out = mpq(&["run", m.to_str().unwrap(), "--quiet", "--set", &rd]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let (a, runs) = steps_top1(&results, "r18-folder");
+    let (b, _) = steps_top1(&results, "r18-tensors");
+    assert_eq!(
+        a.len(),
+        3,
+        "step 0 and the two steps search.max_steps allows"
+    );
+    assert_eq!(a, b, "the prepared file holds exactly the folder's images");
+    let n = runs
+        .column("n_layers")
+        .unwrap()
+        .cast(&DataType::UInt32)
+        .unwrap();
+    assert_eq!(n.u32().unwrap().get(0), Some(21));
+    let arch = runs
+        .column("arch")
+        .unwrap()
+        .str()
+        .unwrap()
+        .get(0)
+        .unwrap()
+        .to_string();
+    assert_eq!(arch, "resnet18");
+
+    // A prepared file made with another crop than the manifest asks for is refused.
+    let out = mpq(&[
+        "run",
+        tensors.to_str().unwrap(),
+        "--quiet",
+        "--set",
+        &rd,
+        "--set",
+        "data.crop=30",
+    ]);
+    let err = stderr(&out);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("val.safetensors: tensor \"images\": images are 32x32")
+            && err.contains("data.crop = 30"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_empty_data_path_without_the_imagenet_variable_is_one_line_naming_both() {
+    let tmp = tempfile::tempdir().unwrap();
+    let weights = tmp.path().join("resnet18.safetensors");
+    write_weights(&weights);
+    let m = manifest(tmp.path(), "r18-env", "dataset = \"imagefolder\"", &weights);
+    let results = tmp.path().join("results");
+    let out = Command::new(env!("CARGO_BIN_EXE_mpq"))
+        .args(["run", m.to_str().unwrap(), "--quiet", "--set"])
+        .arg(format!("runtime.results_dir={}", results.display()))
+        .current_dir(root())
+        .env_remove("MPQ_IMAGENET_DIR")
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert!(!out.status.success());
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("r18-env.toml: data.path: empty, and MPQ_IMAGENET_DIR is not set"),
+        "{err}"
+    );
+    assert!(!results.exists());
+    // With the variable set, the folder it names is used (here: one that does not exist).
+    let out = Command::new(env!("CARGO_BIN_EXE_mpq"))
+        .args(["run", m.to_str().unwrap(), "--quiet", "--set"])
+        .arg(format!("runtime.results_dir={}", results.display()))
+        .current_dir(root())
+        .env("MPQ_IMAGENET_DIR", tmp.path().join("imagenet/val"))
+        .output()
+        .unwrap();
+    let err = stderr(&out);
+    assert!(
+        err.contains("imagenet/val: image folder not found"),
+        "{err}"
+    );
+}
