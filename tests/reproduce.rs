@@ -152,3 +152,37 @@ fn suites_with_missing_inputs_are_skipped_or_fail_with_one_line() {
     assert!(!ok);
     assert!(err.contains("no suite \"nope\""), "{err}");
 }
+
+#[test]
+fn the_paper_suite_validates_and_without_imagenet_fails_with_one_line() {
+    let o = mpq(&["validate", "experiments/paper"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("14 manifest(s) valid"), "{out}");
+
+    let tmp = tempfile::tempdir().unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_mpq"))
+        .args(["reproduce", "paper", "--quiet", "--reports"])
+        .arg(tmp.path().join("reports"))
+        .arg("--set")
+        .arg(format!(
+            "runtime.results_dir={}",
+            tmp.path().join("results").display()
+        ))
+        .current_dir(root())
+        .env_remove("MPQ_IMAGENET_DIR")
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert!(!o.status.success());
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("paper: 14 of 14 manifests skipped")
+            && err.contains("data.path: empty, and MPQ_IMAGENET_DIR is not set")
+            && err.contains("experiments/paper/README.md"),
+        "{err}"
+    );
+    assert!(o.stdout.is_empty());
+    assert!(!tmp.path().join("results").exists());
+    assert!(!tmp.path().join("reports").exists());
+}

@@ -254,6 +254,8 @@ pub fn skipped_suites(entries: &[Entry], root: &Path) -> Vec<(String, String)> {
                 }
             }
         }
+        // What every manifest of the suite lacks (the data) first, then per-model weights.
+        reasons.sort_by_key(|r| !r.starts_with("data."));
         let shown = reasons.len().min(3);
         let more = if reasons.len() > shown {
             format!(" and {} more", reasons.len() - shown)
