@@ -80,13 +80,14 @@ pub fn preprocess(d: &DataSection) -> Preprocess {
     }
 }
 
-/// Load the calibration and search images a section names, batched for `device`.
-/// `manifest` names the manifest in errors; `num_classes` is the model's output count.
+/// Load the calibration and search images a section names, batched for `device`
+/// (`calib_batch` and `search_batch` images per batch). `manifest` names the manifest in
+/// errors; `num_classes` is the model's output count.
 pub fn load(
     d: &DataSection,
     manifest: &Path,
     num_classes: usize,
-    batch_size: usize,
+    (calib_batch, search_batch): (usize, usize),
     device: &Device,
 ) -> Result<DataSplits> {
     let at = manifest.display();
@@ -137,15 +138,15 @@ pub fn load(
         }
         (other, _) => bail!("{at}: data.dataset: unknown dataset {other:?}"),
     };
-    let batches = |ds: &Dataset| -> Result<Vec<Batch>> {
+    let batches = |ds: &Dataset, batch_size: usize| -> Result<Vec<Batch>> {
         if ds.is_empty() {
             bail!("{at}: no image left to use after skipping undecodable ones");
         }
         Ok(ds.batches(batch_size, device)?)
     };
     Ok(DataSplits {
-        calib: batches(&calib)?,
-        search: batches(&search)?,
+        calib: batches(&calib, calib_batch)?,
+        search: batches(&search, search_batch)?,
         n_calib: calib.len(),
         n_search: search.len(),
         skipped,

@@ -152,6 +152,19 @@ pub(crate) struct Calibrated {
     pub int8_top1: f64,
 }
 
+/// Images per batch of the search images: `runtime.batch_size`, except for screened greedy,
+/// whose screening parts are whole batches: there a batch holds at most
+/// `ceil(search_images * screen_fraction)` images, so that the screening part is about
+/// `screen_fraction` of the images (with 512 images, batches of 256 would make it half).
+pub fn search_batch_size(m: &manifest::Manifest) -> usize {
+    let b = m.runtime.batch_size;
+    if m.search.strategy != StrategyName::ScreenedGreedy {
+        return b;
+    }
+    let screen = (m.data.search_images as f64 * m.search.screen_fraction).ceil() as usize;
+    b.min(screen.max(1))
+}
+
 pub(crate) fn calibrate(p: &Prepared) -> Result<Calibrated> {
     let m = &p.resolved.manifest;
     let (low, high) = (m.quant.pair, m.quant.high);
@@ -159,7 +172,7 @@ pub(crate) fn calibrate(p: &Prepared) -> Result<Calibrated> {
         &m.data,
         &p.resolved.path,
         p.arch.num_classes,
-        m.runtime.batch_size,
+        (m.runtime.batch_size, search_batch_size(m)),
         &p.device,
     )?;
     if let Some((file, why)) = data.skipped.first() {
