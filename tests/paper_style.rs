@@ -224,3 +224,60 @@ fn an_empty_data_path_without_the_imagenet_variable_is_one_line_naming_both() {
         "{err}"
     );
 }
+
+#[test]
+fn skipped_corrupt_images_are_counted_in_the_run_record() {
+    let tmp = tempfile::tempdir().unwrap();
+    let weights = tmp.path().join("resnet18.safetensors");
+    write_weights(&weights);
+    let val = tmp.path().join("val");
+    write_folder(&val);
+    std::fs::write(
+        val.join("n01443537/broken.JPEG"),
+        b"\xff\xd8\xff not a jpeg",
+    )
+    .unwrap();
+    let m = manifest(
+        tmp.path(),
+        "r18-skip",
+        &format!(
+            "dataset = \"imagefolder\"\npath = \"{}\"\nskip_corrupt = true",
+            val.display()
+        ),
+        &weights,
+    );
+    let results = tmp.path().join("results");
+    let rd = format!("runtime.results_dir={}", results.display());
+    // Search on the whole pool (19 files, one undecodable), one step.
+    let out = mpq(&[
+        "run",
+        m.to_str().unwrap(),
+        "--quiet",
+        "--set",
+        &rd,
+        "--set",
+        "data.search_split=all",
+        "--set",
+        "data.search_images=19",
+        "--set",
+        "search.max_steps=1",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("1 undecodable image(s) skipped"),
+        "{}",
+        stderr(&out)
+    );
+    let (_, runs) = steps_top1(&results, "r18-skip");
+    let u32_of = |c: &str| {
+        runs.column(c)
+            .unwrap()
+            .cast(&DataType::UInt32)
+            .unwrap()
+            .u32()
+            .unwrap()
+            .get(0)
+    };
+    assert_eq!(u32_of("skipped_images"), Some(1));
+    assert_eq!(u32_of("n_search_images"), Some(18));
+}

@@ -122,7 +122,10 @@ pub fn load(
             };
             let c = folder.load(&ci, &pre, on_bad)?;
             let s = folder.load(&si, &pre, on_bad)?;
-            let skipped = c.skipped.into_iter().chain(s.skipped).collect();
+            // An image can be in both parts (search_split = "all"): count each file once.
+            let mut skipped: Vec<_> = c.skipped.into_iter().chain(s.skipped).collect();
+            skipped.sort_by(|a, b| a.0.cmp(&b.0));
+            skipped.dedup_by(|a, b| a.0 == b.0);
             (c.dataset, s.dataset, skipped)
         }
         ("tensors", Some(file)) => {

@@ -150,6 +150,11 @@ pub(crate) struct Calibrated {
     pub high: BitPair,
     pub fp32_top1: f64,
     pub int8_top1: f64,
+    /// Images actually used (fewer than asked when undecodable ones were skipped).
+    pub n_calib: usize,
+    pub n_search: usize,
+    /// Undecodable images left out (`data.skip_corrupt`).
+    pub n_skipped: usize,
 }
 
 /// Images per batch of the search images: `runtime.batch_size`, except for screened greedy,
@@ -184,6 +189,7 @@ pub(crate) fn calibrate(p: &Prepared) -> Result<Calibrated> {
         );
     }
     let (calib, search) = (data.calib, data.search);
+    let (n_calib, n_search, n_skipped) = (data.n_calib, data.n_search, data.skipped.len());
     let mut model = QuantModel::new(p.arch.clone(), p.weights.clone(), &p.device)?;
     let fp32_top1 = model.accuracy(&search, Precision::Fp32)?;
     model.prepare(&[high, low], &calib)?;
@@ -196,6 +202,9 @@ pub(crate) fn calibrate(p: &Prepared) -> Result<Calibrated> {
         high,
         fp32_top1,
         int8_top1,
+        n_calib,
+        n_search,
+        n_skipped,
     })
 }
 
@@ -262,6 +271,9 @@ pub fn run(path: &Path, opts: &RunOptions) -> Result<RunOutcome> {
         high,
         fp32_top1,
         int8_top1,
+        n_calib,
+        n_search,
+        n_skipped,
     } = calibrate(&prepared)?;
     let Prepared { resolved, arch, .. } = prepared;
     let m = &resolved.manifest;
@@ -294,7 +306,7 @@ pub fn run(path: &Path, opts: &RunOptions) -> Result<RunOutcome> {
             .collect::<Vec<_>>()
             .join(",")
     };
-    let n_search = m.data.search_images as u32;
+    let n_search = n_search as u32;
     let steps: Vec<StepRow> = result
         .steps
         .iter()
@@ -379,7 +391,8 @@ pub fn run(path: &Path, opts: &RunOptions) -> Result<RunOutcome> {
         int8_top1,
         n_layers: n as u32,
         n_search_images: n_search,
-        n_calib_images: m.data.calib_images as u32,
+        n_calib_images: n_calib as u32,
+        skipped_images: n_skipped as u32,
         started_at,
         finished_at: store::rfc3339(SystemTime::now()),
         status: "finished".into(),

@@ -107,6 +107,8 @@ pub struct RunRow {
     pub n_layers: u32,
     pub n_search_images: u32,
     pub n_calib_images: u32,
+    /// Undecodable images left out of the calibration and search images (`data.skip_corrupt`).
+    pub skipped_images: u32,
     /// RFC 3339, UTC.
     pub started_at: String,
     pub finished_at: String,
@@ -245,6 +247,7 @@ pub fn runs_frame(rows: &[RunRow]) -> PolarsResult<DataFrame> {
             col(rows, "n_layers", |r| r.n_layers),
             col(rows, "n_search_images", |r| r.n_search_images),
             col(rows, "n_calib_images", |r| r.n_calib_images),
+            col(rows, "skipped_images", |r| r.skipped_images),
             str_col(rows, "started_at", |r| &r.started_at),
             str_col(rows, "finished_at", |r| &r.finished_at),
             str_col(rows, "status", |r| &r.status),

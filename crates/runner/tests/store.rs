@@ -147,6 +147,7 @@ fn run_row(run_id: &str, git_commit: Option<&str>) -> RunRow {
         n_layers: 2,
         n_search_images: 512,
         n_calib_images: 256,
+        skipped_images: 0,
         started_at: "2024-01-01T00:00:00Z".into(),
         finished_at: "2024-01-01T00:01:40Z".into(),
         status: "finished".into(),
@@ -272,6 +273,7 @@ fn runs_back(df: &DataFrame) -> Vec<RunRow> {
     let n_layers = req_u32s(df, "n_layers");
     let n_search_images = req_u32s(df, "n_search_images");
     let n_calib_images = req_u32s(df, "n_calib_images");
+    let skipped_images = req_u32s(df, "skipped_images");
     let evals = req_u64s(df, "evals");
     let (suite, paper_model, search_layers) = (
         strs(df, "suite"),
@@ -305,6 +307,7 @@ fn runs_back(df: &DataFrame) -> Vec<RunRow> {
             n_layers: n_layers[i],
             n_search_images: n_search_images[i],
             n_calib_images: n_calib_images[i],
+            skipped_images: skipped_images[i],
             started_at: started_at[i].clone(),
             finished_at: finished_at[i].clone(),
             status: status[i].clone(),
