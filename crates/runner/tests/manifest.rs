@@ -540,7 +540,7 @@ fn every_manifest_of_the_project_resolves() {
         let r = load_with_env(&m, &[], &[]).unwrap_or_else(|e| panic!("{e}"));
         let found = defaults_for(&m).map(|d| d.canonicalize().unwrap());
         // The paper suite has its own defaults (ImageNet); every other suite the project's.
-        let suite_defaults = if m.starts_with(&dir.join("paper")) {
+        let suite_defaults = if m.starts_with(dir.join("paper")) {
             "experiments/paper/defaults.toml"
         } else {
             "experiments/defaults.toml"
