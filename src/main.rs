@@ -38,7 +38,8 @@ enum Cmd {
         /// The experiments root.
         #[arg(long, default_value = "experiments")]
         experiments: PathBuf,
-        /// Only manifests whose experiment name or path contains this.
+        /// Only manifests whose experiment name, or path below the experiments root, contains
+        /// this.
         #[arg(long)]
         filter: Option<String>,
         /// Run even what is up to date.

@@ -66,7 +66,9 @@ fn lines_with<'a>(out: &'a str, what: &str) -> Vec<&'a str> {
 
 #[test]
 fn only_missing_or_stale_manifests_run() {
-    let tmp = tempfile::tempdir().unwrap();
+    // The directory holding the experiments root contains "a": `--filter a` below must match
+    // manifest a only, not every path under the root.
+    let tmp = tempfile::Builder::new().prefix("mpq-a-").tempdir().unwrap();
     let root = root_with_suites(tmp.path());
 
     let (ok, out, err) = reproduce(&root, &["s"]);

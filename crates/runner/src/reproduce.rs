@@ -191,7 +191,10 @@ pub fn plan(opts: &ReproduceOptions) -> Result<Vec<Entry>> {
                 );
             }
             if let Some(f) = &opts.filter {
-                if !name.contains(f.as_str()) && !path.to_string_lossy().contains(f.as_str()) {
+                // The path below the experiments root: where the root itself lives must not
+                // decide what a filter matches.
+                let rel = path.strip_prefix(&opts.root).unwrap_or(&path);
+                if !name.contains(f.as_str()) && !rel.to_string_lossy().contains(f.as_str()) {
                     continue;
                 }
             }
