@@ -18,17 +18,8 @@ fn col_f64(df: &DataFrame, c: &str) -> Vec<Option<f64>> {
 }
 
 fn run_small(manifest: &str, results: &std::path::Path) {
-    let out = mpq(&[
-        "run",
-        manifest,
-        "--quiet",
-        "--set",
-        &format!("runtime.results_dir={}", results.display()),
-        "--set",
-        "data.search_images=64",
-        "--set",
-        "data.calib_images=32",
-    ]);
+    let args = small_run_args(manifest, results);
+    let out = mpq(&args.iter().map(String::as_str).collect::<Vec<_>>());
     assert!(out.status.success(), "{}", stderr(&out));
 }
 
@@ -90,14 +81,7 @@ fn greedy_run_writes_steps_candidates_and_runs() {
         "all W8A8 is 8/32 of FP32"
     );
     assert!((rel[n].unwrap() - 0.125).abs() < 1e-12, "all W4 is 4/32");
-    let manifest = runs
-        .column("manifest")
-        .unwrap()
-        .str()
-        .unwrap()
-        .get(0)
-        .unwrap()
-        .to_string();
+    let manifest = first_str(&runs, "manifest");
     assert!(
         manifest.contains("search_images = 64"),
         "resolved manifest recorded: {manifest}"

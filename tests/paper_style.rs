@@ -153,21 +153,8 @@ fn resnet18_on_an_image_folder_and_its_prepared_file_runs_to_parquet() {
         "step 0 and the two steps search.max_steps allows"
     );
     assert_eq!(a, b, "the prepared file holds exactly the folder's images");
-    let n = runs
-        .column("n_layers")
-        .unwrap()
-        .cast(&DataType::UInt32)
-        .unwrap();
-    assert_eq!(n.u32().unwrap().get(0), Some(21));
-    let arch = runs
-        .column("arch")
-        .unwrap()
-        .str()
-        .unwrap()
-        .get(0)
-        .unwrap()
-        .to_string();
-    assert_eq!(arch, "resnet18");
+    assert_eq!(first_u64(&runs, "n_layers"), Some(21));
+    assert_eq!(first_str(&runs, "arch"), "resnet18");
 
     // A prepared file made with another crop than the manifest asks for is refused.
     let out = mpq(&[
@@ -269,15 +256,6 @@ fn skipped_corrupt_images_are_counted_in_the_run_record() {
         stderr(&out)
     );
     let (_, runs) = steps_top1(&results, "r18-skip");
-    let u32_of = |c: &str| {
-        runs.column(c)
-            .unwrap()
-            .cast(&DataType::UInt32)
-            .unwrap()
-            .u32()
-            .unwrap()
-            .get(0)
-    };
-    assert_eq!(u32_of("skipped_images"), Some(1));
-    assert_eq!(u32_of("n_search_images"), Some(18));
+    assert_eq!(first_u64(&runs, "skipped_images"), Some(1));
+    assert_eq!(first_u64(&runs, "n_search_images"), Some(18));
 }

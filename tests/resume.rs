@@ -10,23 +10,10 @@ use std::time::{Duration, Instant};
 const MANIFEST: &str = "experiments/embedded/resnet-tiny-w4a8-greedy.toml";
 
 fn args(results: &Path) -> Vec<String> {
-    [
-        "run",
-        MANIFEST,
-        "--quiet",
-        "--set",
-        &format!("runtime.results_dir={}", results.display()),
-        "--set",
-        "data.search_images=64",
-        "--set",
-        "data.calib_images=32",
-        // One evaluation at a time, so the journal grows steadily.
-        "--set",
-        "runtime.parallel=false",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()
+    let mut a = small_run_args(MANIFEST, results);
+    // One evaluation at a time, so the journal grows steadily.
+    a.extend(["--set".into(), "runtime.parallel=false".into()]);
+    a
 }
 
 /// The steps and candidates of the only run under `results`, without run ids and timings.

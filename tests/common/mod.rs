@@ -30,3 +30,43 @@ pub fn single_run_dir(results: &Path, experiment: &str) -> PathBuf {
     assert_eq!(dirs.len(), 1, "{dirs:?}");
     dirs[0].clone()
 }
+
+/// `mpq run <manifest>` on a small slice of the embedded data (64 search images, 32
+/// calibration images), results under `results`.
+pub fn small_run_args(manifest: &str, results: &Path) -> Vec<String> {
+    [
+        "run",
+        manifest,
+        "--quiet",
+        "--set",
+        &format!("runtime.results_dir={}", results.display()),
+        "--set",
+        "data.search_images=64",
+        "--set",
+        "data.calib_images=32",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// The first row of a string column.
+pub fn first_str(df: &polars::prelude::DataFrame, column: &str) -> String {
+    df.column(column)
+        .unwrap()
+        .str()
+        .unwrap()
+        .get(0)
+        .unwrap()
+        .to_string()
+}
+
+/// The first row of an integer column.
+pub fn first_u64(df: &polars::prelude::DataFrame, column: &str) -> Option<u64> {
+    let c = df.column(column).unwrap();
+    c.cast(&polars::prelude::DataType::UInt64)
+        .unwrap()
+        .u64()
+        .unwrap()
+        .get(0)
+}

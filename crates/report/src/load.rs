@@ -59,19 +59,7 @@ pub fn load_results(results_dir: &Path) -> anyhow::Result<Results> {
     if !results_dir.exists() {
         return Ok(Results::default());
     }
-    let mut runs = Vec::new();
-    let mut steps = Vec::new();
-    for dir in run_dirs(results_dir)? {
-        runs.push(read_parquet(&dir.join("runs.parquet"))?);
-        let s = dir.join("steps.parquet");
-        if s.is_file() {
-            steps.push(read_parquet(&s)?);
-        }
-    }
-    Ok(Results {
-        runs: concat_diagonal(runs).context("concatenating runs.parquet files")?,
-        steps: concat_diagonal(steps).context("concatenating steps.parquet files")?,
-    })
+    load_run_dirs(&run_dirs(results_dir)?)
 }
 
 /// One table (`steps`, `candidates`, `layers` or `runs`) of every finished run under

@@ -5,7 +5,7 @@
 //! fraction). Accuracy changes are in points: `100 * (top1 - fp32_top1)`. Comparisons allow
 //! [`EPS`] for floating-point rounding, so a value exactly at a threshold qualifies.
 
-use crate::summary::TradeOff;
+use crate::summary::{smallest, TradeOff};
 
 /// Allowance for rounding in every threshold comparison (in the unit compared).
 pub const EPS: f64 = 1e-9;
@@ -33,16 +33,11 @@ pub fn smallest_within_change(
     fp32_top1: f64,
     min_change_points: f64,
 ) -> Option<TradeOff> {
-    steps
-        .iter()
-        .filter(|p| valid(p) && change_points(p, fp32_top1) >= min_change_points - EPS)
-        .min_by(|a, b| {
-            a.rel_size
-                .total_cmp(&b.rel_size)
-                .then(b.top1.total_cmp(&a.top1))
-                .then(a.step.cmp(&b.step))
-        })
-        .copied()
+    smallest(
+        steps
+            .iter()
+            .filter(|p| valid(p) && change_points(p, fp32_top1) >= min_change_points - EPS),
+    )
 }
 
 /// **Change at a size reduction** (the claims' "change at the paper's size reduction"): the

@@ -30,9 +30,17 @@ pub struct TradeOff {
 /// qualifies (or there are none).
 pub fn best_trade_off(steps: &[TradeOff], int8_top1: f64) -> Option<TradeOff> {
     let floor = int8_top1 - TRADE_OFF_TOLERANCE - EPS;
-    steps
-        .iter()
-        .filter(|p| !p.rel_size.is_nan() && !p.top1.is_nan() && p.top1 >= floor)
+    smallest(
+        steps
+            .iter()
+            .filter(|p| !p.rel_size.is_nan() && !p.top1.is_nan() && p.top1 >= floor),
+    )
+}
+
+/// The smallest model among `points` (relative size), ties to the higher top-1, then the
+/// earlier step: the order every "smallest model that ..." rule of the reports uses.
+pub(crate) fn smallest<'a>(points: impl Iterator<Item = &'a TradeOff>) -> Option<TradeOff> {
+    points
         .min_by(|a, b| {
             a.rel_size
                 .total_cmp(&b.rel_size)
