@@ -296,10 +296,17 @@ fn dispatch(cli: Cli) -> Result<()> {
                 reports,
             };
             let (_, s) = mpq_runner::reproduce::reproduce(&opts, &mut |l| println!("{l}"))?;
-            println!(
-                "{} run, {} up to date, {} skipped",
-                s.ran, s.up_to_date, s.skipped
-            );
+            if dry_run {
+                println!(
+                    "dry run: {} to run, {} up to date, {} skipped",
+                    s.to_run, s.up_to_date, s.skipped
+                );
+            } else {
+                println!(
+                    "{} run, {} up to date, {} skipped",
+                    s.ran, s.up_to_date, s.skipped
+                );
+            }
             Ok(())
         }
         Cmd::Eval { manifest, sets } => {

@@ -104,6 +104,10 @@ fn only_missing_or_stale_manifests_run() {
         "{out}"
     );
     assert!(out.contains("s/a: up to date"), "{out}");
+    assert!(
+        out.contains("dry run: 1 to run, 1 up to date, 0 skipped"),
+        "{out}"
+    );
     let (ok, out, _) = reproduce(&root, &["s"]);
     assert!(ok);
     assert!(out.contains("1 run, 1 up to date, 0 skipped"), "{out}");

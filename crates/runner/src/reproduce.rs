@@ -330,6 +330,8 @@ pub fn write_reports(entries: &[Entry], root: &Path, reports_dir: &Path) -> Resu
 pub struct Summary {
     /// Manifests run (new runs and resumed ones).
     pub ran: usize,
+    /// Manifests that need a run (= `ran` unless `--dry-run`).
+    pub to_run: usize,
     /// Manifests already up to date.
     pub up_to_date: usize,
     /// Manifests skipped for missing inputs.
@@ -355,7 +357,7 @@ pub fn reproduce(
         match &e.action {
             Action::Skip { .. } => summary.skipped += 1,
             Action::UpToDate(_) => summary.up_to_date += 1,
-            Action::Run { .. } => {}
+            Action::Run { .. } => summary.to_run += 1,
         }
         if !matches!(e.action, Action::Skip { .. }) {
             say(&describe(e));
