@@ -1,7 +1,10 @@
-//! `mpq`: command-line entry point. Argument parsing and dispatch only; the work lives in the
-//! crates (runner, models, data, report).
+//! `mpq`: command-line entry point. Argument parsing into typed values and one call per
+//! command (`mpq_runner::commands`); the work lives in the crates.
 use anyhow::Result;
 use clap::{Parser, Subcommand};
+use mpq_runner::commands;
+use mpq_runner::reproduce::ReproduceOptions;
+use mpq_vocab::{ArchName, BitPair, Interpolation};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -72,9 +75,9 @@ enum Cmd {
     },
     /// Train an embedded model on the embedded dataset and save its weights.
     Train {
-        /// resnet-tiny or mobilenet-tiny.
+        /// An embedded architecture.
         #[arg(long)]
-        arch: String,
+        arch: ArchName,
         /// Output safetensors file [default: experiments/embedded/weights/<arch>.safetensors].
         #[arg(long)]
         out: Option<PathBuf>,
@@ -127,7 +130,7 @@ enum Cmd {
     /// `logits` (for tools/compare_logits.py).
     Logits {
         #[arg(long)]
-        arch: String,
+        arch: ArchName,
         /// Safetensors or .pth state dict in the reference library's names.
         #[arg(long)]
         weights: PathBuf,
@@ -159,8 +162,8 @@ enum BenchCmd {
         ])]
         models: Vec<PathBuf>,
         /// Bit pairs.
-        #[arg(long = "pair", default_values = ["W6A6", "W4A8", "W4A4"])]
-        pairs: Vec<String>,
+        #[arg(long = "pair", default_values_t = [BitPair::W6A6, BitPair::W4A8, BitPair::W4A4])]
+        pairs: Vec<BitPair>,
         /// Extra overrides for every path, e.g. --set data.search_images=256.
         #[arg(long = "set", value_name = "KEY=VALUE")]
         sets: Vec<String>,
@@ -175,9 +178,9 @@ enum BenchCmd {
     /// Images per second of an architecture's forward pass (FP32 folded, and W8A8 calibrated
     /// on a few random images) on random weights and inputs, and where the W8A8 time goes.
     Forward {
-        /// One of the known architectures (repeatable: one table row each).
+        /// An architecture (repeatable: one table row each).
         #[arg(long, required = true)]
-        arch: Vec<String>,
+        arch: Vec<ArchName>,
         #[arg(long, default_value_t = 32)]
         batch: usize,
         /// Input side [default: the architecture's, 224 or 299].
@@ -203,9 +206,8 @@ enum DataCmd {
         resize: usize,
         #[arg(long, default_value_t = 224)]
         crop: usize,
-        /// bilinear or bicubic.
-        #[arg(long, default_value = "bilinear")]
-        interpolation: String,
+        #[arg(long, default_value_t = Interpolation::Bilinear)]
+        interpolation: Interpolation,
         /// Per-channel mean, e.g. 0.5,0.5,0.5 [default: ImageNet's].
         #[arg(long, value_delimiter = ',')]
         mean: Option<Vec<f32>>,
@@ -213,8 +215,8 @@ enum DataCmd {
         #[arg(long, value_delimiter = ',')]
         std: Option<Vec<f32>>,
         /// f16 or f32.
-        #[arg(long, default_value = "f16")]
-        dtype: String,
+        #[arg(long, default_value = "f16", value_parser = parse_dtype)]
+        dtype: mpq_data::StoredDtype,
         /// Leave out undecodable images (counted) instead of stopping.
         #[arg(long)]
         skip_corrupt: bool,
@@ -225,6 +227,10 @@ enum DataCmd {
         #[arg(long, default_value_t = 0)]
         threads: usize,
     },
+}
+
+fn parse_dtype(s: &str) -> Result<mpq_data::StoredDtype, String> {
+    mpq_data::StoredDtype::parse(s).ok_or_else(|| format!("expected f16 or f32, got {s:?}"))
 }
 
 fn main() -> ExitCode {
@@ -243,38 +249,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             manifests,
             sets,
             quiet,
-        } => {
-            // Every manifest is checked before the first one runs.
-            let files = mpq_runner::validate::collect_valid(&manifests, &sets)?;
-            for manifest in files {
-                let o = mpq_runner::run(
-                    &manifest,
-                    &mpq_runner::RunOptions {
-                        sets: sets.clone(),
-                        quiet,
-                    },
-                )?;
-                let resumed = if o.resumed_evals > 0 {
-                    format!(
-                        " ({} answered from the journal of an interrupted run)",
-                        o.resumed_evals
-                    )
-                } else {
-                    String::new()
-                };
-                println!(
-                    "{}: {} layers, FP32 top-1 {:.2}%, W8A8 top-1 {:.2}%, {} evaluations{resumed} in {:.1}s -> {}",
-                    manifest.display(),
-                    o.n_layers,
-                    100.0 * o.fp32_top1,
-                    100.0 * o.int8_top1,
-                    o.evals,
-                    o.wall_s,
-                    o.dir.display()
-                );
-            }
-            Ok(())
-        }
+        } => commands::run(&manifests, &sets, quiet),
         Cmd::Reproduce {
             suites,
             experiments,
@@ -284,54 +259,18 @@ fn dispatch(cli: Cli) -> Result<()> {
             sets,
             quiet,
             reports,
-        } => {
-            let opts = mpq_runner::reproduce::ReproduceOptions {
-                root: experiments,
-                suites,
-                filter,
-                force,
-                dry_run,
-                quiet,
-                sets,
-                reports,
-            };
-            let (_, s) = mpq_runner::reproduce::reproduce(&opts, &mut |l| println!("{l}"))?;
-            if dry_run {
-                println!(
-                    "dry run: {} to run, {} up to date, {} skipped",
-                    s.to_run, s.up_to_date, s.skipped
-                );
-            } else {
-                println!(
-                    "{} run, {} up to date, {} skipped",
-                    s.ran, s.up_to_date, s.skipped
-                );
-            }
-            Ok(())
-        }
-        Cmd::Eval { manifest, sets } => {
-            let r = mpq_runner::manifest::load(&manifest, &sets)?;
-            let (fp32, high, low) = mpq_runner::run::evaluate(&manifest, &sets)?;
-            let q = &r.manifest.quant;
-            println!(
-                "{}: {} on {} {} images: FP32 {:.2}%, all {} {:.2}%, all {} {:.2}%",
-                manifest.display(),
-                r.manifest.model.arch,
-                r.manifest.data.search_images,
-                r.manifest.data.search_split,
-                100.0 * fp32,
-                q.high,
-                100.0 * high,
-                q.pair,
-                100.0 * low
-            );
-            Ok(())
-        }
-        Cmd::Validate { paths, sets } => {
-            let n = mpq_runner::validate::collect_valid(&paths, &sets)?.len();
-            println!("{n} manifest(s) valid");
-            Ok(())
-        }
+        } => commands::reproduce(&ReproduceOptions {
+            root: experiments,
+            suites,
+            filter,
+            force,
+            dry_run,
+            quiet,
+            sets,
+            reports,
+        }),
+        Cmd::Eval { manifest, sets } => commands::eval(&manifest, &sets),
+        Cmd::Validate { paths, sets } => commands::validate(&paths, &sets),
         Cmd::Train {
             arch,
             out,
@@ -339,111 +278,55 @@ fn dispatch(cli: Cli) -> Result<()> {
             images_per_epoch,
             seed,
             threads,
-        } => {
-            mpq_runner::run::set_threads(threads);
-            let a = mpq_models::Arch::by_name(&arch)
-                .filter(|a| mpq_models::Arch::EMBEDDED.contains(&a.name.as_str()))
-                .ok_or_else(|| {
-                    anyhow::anyhow!(
-                        "--arch: {arch:?} is not an embedded model ({:?})",
-                        mpq_models::Arch::EMBEDDED
-                    )
-                })?;
-            let mut cfg = mpq_models::train::TrainConfig::for_arch(&arch);
-            cfg.epochs = epochs.unwrap_or(cfg.epochs);
-            cfg.images_per_epoch = images_per_epoch.unwrap_or(cfg.images_per_epoch);
-            cfg.seed = seed.unwrap_or(cfg.seed);
-            let out = out.unwrap_or_else(|| {
-                PathBuf::from(format!("experiments/embedded/weights/{arch}.safetensors"))
-            });
-            let t = std::time::Instant::now();
-            let w = mpq_models::train::train(&a, &cfg, &mut |l| println!("{arch} {l}"))?;
-            mpq_models::weights::save_weights(&w, &out)?;
-            println!(
-                "{arch}: trained in {:.0}s -> {}",
-                t.elapsed().as_secs_f64(),
-                out.display()
-            );
-            Ok(())
-        }
+        } => commands::train(
+            arch,
+            &commands::TrainOptions {
+                out,
+                epochs,
+                images_per_epoch,
+                seed,
+                threads,
+            },
+        ),
         Cmd::Report {
             suites,
             experiments,
             out,
             sets,
-        } => {
-            let opts = mpq_runner::reproduce::ReproduceOptions {
-                root: experiments.clone(),
-                suites,
-                sets,
-                ..Default::default()
-            };
-            let entries = mpq_runner::reproduce::plan(&opts)?;
-            let written = mpq_runner::reproduce::write_reports(&entries, &experiments, &out)?;
-            println!("reports: {} files under {}", written.len(), out.display());
-            Ok(())
-        }
+        } => commands::report(&ReproduceOptions {
+            root: experiments,
+            suites,
+            sets,
+            reports: out,
+            ..Default::default()
+        }),
         Cmd::Query {
             sql,
             results,
             format,
             out,
-        } => {
-            let mut df = mpq_report::query::query(&results, &sql)?;
-            match out {
-                Some(path) => {
-                    let mut buf = Vec::new();
-                    mpq_report::query::write(&mut df, format, &mut buf)?;
-                    mpq_report::write_atomic(&path, &buf)?;
-                }
-                None => mpq_report::query::write(&mut df, format, &mut std::io::stdout().lock())?,
-            }
-            Ok(())
-        }
+        } => commands::query(&sql, &results, format, out.as_deref()),
         Cmd::Bench { what } => match what {
-            BenchCmd::Depthwise { reps } => {
-                print!("{}", mpq_models::bench::depthwise_markdown(reps)?);
-                Ok(())
-            }
+            BenchCmd::Depthwise { reps } => commands::bench_depthwise(reps),
             BenchCmd::Search {
                 models,
                 pairs,
                 sets,
-            } => {
-                let o = mpq_runner::bench::BenchOptions {
-                    exe: std::env::current_exe()?,
-                    manifests: models,
-                    pairs,
-                    sets,
-                };
-                mpq_runner::bench::bench_search(&o, &mut |l| println!("{l}"))?;
-                Ok(())
-            }
+            } => commands::bench_search_cmd(&mpq_runner::bench::BenchOptions {
+                exe: std::env::current_exe()?,
+                manifests: models,
+                pairs,
+                sets,
+            }),
             BenchCmd::Forward {
                 arch,
                 batch,
                 size,
                 reps,
                 threads,
-            } => {
-                mpq_runner::run::set_threads(threads);
-                let archs = arch
-                    .iter()
-                    .map(|a| {
-                        mpq_models::Arch::by_name(a)
-                            .ok_or_else(|| anyhow::anyhow!("--arch: unknown architecture {a:?}"))
-                    })
-                    .collect::<Result<Vec<_>>>()?;
-                println!("{}", mpq_models::bench::ForwardBench::MARKDOWN_HEADER);
-                for a in &archs {
-                    let b = mpq_models::bench::forward(a, batch, size.unwrap_or(a.input[1]), reps)?;
-                    println!("{}", b.markdown_row());
-                }
-                Ok(())
-            }
+            } => commands::bench_forward(&arch, batch, size, reps, threads),
             BenchCmd::SearchPath { manifest, sets } => {
-                print!("{}", mpq_runner::bench::search_path(&manifest, &sets)?);
-                Ok(())
+                commands::bench_search_path(&manifest, &sets)
             }
         },
         Cmd::Data {
@@ -461,77 +344,27 @@ fn dispatch(cli: Cli) -> Result<()> {
                     allow_empty_classes,
                     threads,
                 },
-        } => {
-            use mpq_data::prepare::{prepare_folder, PrepareOptions};
-            mpq_runner::run::set_threads(threads);
-            let triple = |flag: &str, v: Option<Vec<f32>>, d: [f32; 3]| -> Result<[f32; 3]> {
-                v.map_or(Ok(d), |v| {
-                    v.try_into().map_err(|_| {
-                        anyhow::anyhow!("--{flag}: expected three comma-separated numbers")
-                    })
-                })
-            };
-            let pre = mpq_data::Preprocess {
+        } => commands::data_prepare(
+            &folder,
+            &out,
+            &commands::PrepareArgs {
                 resize,
                 crop,
-                interpolation: mpq_data::Interpolation::parse(&interpolation).ok_or_else(|| {
-                    anyhow::anyhow!(
-                        "--interpolation: expected bilinear or bicubic, got {interpolation:?}"
-                    )
-                })?,
-                mean: triple("mean", mean, mpq_data::preprocess::IMAGENET_MEAN)?,
-                std: triple("std", std, mpq_data::preprocess::IMAGENET_STD)?,
-            };
-            let opts = PrepareOptions {
-                preprocess: pre,
-                dtype: mpq_data::StoredDtype::parse(&dtype).ok_or_else(|| {
-                    anyhow::anyhow!("--dtype: expected f16 or f32, got {dtype:?}")
-                })?,
-                on_bad: if skip_corrupt {
-                    mpq_data::OnBadImage::Skip
-                } else {
-                    mpq_data::OnBadImage::Fail
-                },
-                allow_empty: allow_empty_classes,
-                ..PrepareOptions::default()
-            };
-            let t = std::time::Instant::now();
-            let mut last = std::time::Instant::now();
-            let r = prepare_folder(&folder, &out, &opts, &mut |done, total| {
-                if last.elapsed().as_secs() >= 10 || done == total {
-                    eprintln!("{done}/{total} images");
-                    last = std::time::Instant::now();
-                }
-            })?;
-            for (file, why) in &r.skipped {
-                eprintln!("skipped {}: {why}", file.display());
-            }
-            println!(
-                "{}: {} images of {} classes ({} skipped) in {:.0}s -> {}",
-                folder.display(),
-                r.images,
-                r.classes,
-                r.skipped.len(),
-                t.elapsed().as_secs_f64(),
-                out.display()
-            );
-            Ok(())
-        }
+                interpolation,
+                mean,
+                std,
+                dtype,
+                skip_corrupt,
+                allow_empty_classes,
+                threads,
+            },
+        ),
         Cmd::Logits {
             arch,
             weights,
             input,
             out,
             folded,
-        } => {
-            let a = mpq_models::Arch::by_name(&arch)
-                .ok_or_else(|| anyhow::anyhow!("--arch: unknown architecture {arch:?}"))?;
-            let precision = if folded {
-                mpq_models::qmodel::Precision::Fp32Folded
-            } else {
-                mpq_models::qmodel::Precision::Fp32
-            };
-            mpq_models::compare::logits_file(&a, &weights, &input, &out, precision)
-        }
+        } => commands::logits(arch, &weights, &input, &out, folded),
     }
 }

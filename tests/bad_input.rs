@@ -128,7 +128,7 @@ fn edited_weights(
     dir: &Path,
     edit: impl FnOnce(&mut std::collections::HashMap<String, candle_core::Tensor>),
 ) -> PathBuf {
-    let arch = mpq_models::Arch::by_name("resnet-tiny").unwrap();
+    let arch = mpq_models::Arch::new(mpq_vocab::ArchName::ResnetTiny);
     let p = mpq_models::train::Params::init(&arch, 1, &candle_core::Device::Cpu).unwrap();
     let mut t = p.tensors();
     edit(&mut t);
@@ -170,6 +170,71 @@ fn weights_lacking_a_tensor_or_with_a_wrong_shape() {
         &[],
         &[&path_str(&w), "fc.weight", "[10, 32]", "[10, 64]"],
     );
+}
+
+#[test]
+fn weights_with_a_non_finite_value() {
+    for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+        let tmp = tempfile::tempdir().unwrap();
+        let w = edited_weights(tmp.path(), |t| {
+            let x = t["layer2.0.conv1.weight"].clone();
+            let mut v = x.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            v[7] = bad;
+            t.insert(
+                "layer2.0.conv1.weight".into(),
+                candle_core::Tensor::from_vec(v, x.shape(), &candle_core::Device::Cpu).unwrap(),
+            );
+        });
+        let c = case(&with(
+            "experiments/embedded/weights/resnet-tiny.safetensors",
+            &path_str(&w),
+        ));
+        fails(
+            &c,
+            &[],
+            &[
+                &path_str(&w),
+                "layer2.0.conv1.weight",
+                "non-finite",
+                "index 7",
+            ],
+        );
+    }
+}
+
+/// `experiment.name` names the run directory: anything but one plain path component would put
+/// a run outside `results/`.
+#[test]
+fn experiment_names_that_would_escape_results() {
+    let c = case(GOOD);
+    let outside = c.results.parent().unwrap().join("escaped");
+    let absolute = c.results.parent().unwrap().join("absolute");
+    for name in [
+        "../escaped".to_string(),
+        "../../../elsewhere".to_string(),
+        path_str(&absolute),
+        "a/b".to_string(),
+        "..".to_string(),
+        ".hidden".to_string(),
+    ] {
+        let set = format!("experiment.name={name}");
+        fails(
+            &c,
+            &["--set", &set],
+            &["--set experiment.name", "experiment.name"],
+        );
+        assert!(
+            !outside.exists() && !absolute.exists(),
+            "{name}: written outside"
+        );
+    }
+    let c = case(&with("name = \"bad-input-probe\"", "name = \"../escaped\""));
+    fails(
+        &c,
+        &[],
+        &[&path_str(&c.manifest), "experiment.name", "path component"],
+    );
+    assert!(!outside.exists());
 }
 
 #[cfg(not(feature = "cuda"))]

@@ -13,7 +13,7 @@ use std::process::Command;
 
 /// resnet18 with random weights and batch-norm statistics, in torchvision's tensor names.
 fn write_weights(path: &Path) {
-    let arch = Arch::by_name("resnet18").unwrap();
+    let arch = Arch::new(mpq_vocab::ArchName::Resnet18);
     let mut t = mpq_models::train::Params::init(&arch, 5, &Device::Cpu)
         .unwrap()
         .tensors();

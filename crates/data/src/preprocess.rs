@@ -15,54 +15,38 @@
 //! round half to even; `ToTensor` divides by 255 and `Normalize` computes `(x - mean) / std`,
 //! both in f32.
 
-/// The resampling filter of the resize.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Interpolation {
-    /// Triangle filter, support 1 (torchvision's default, `InterpolationMode.BILINEAR`).
-    Bilinear,
-    /// Keys cubic with a = -0.5, support 2 (timm's evaluation transform for Xception).
-    Bicubic,
+/// The resampling filter of the resize: triangle, support 1 (torchvision's default,
+/// `InterpolationMode.BILINEAR`), or Keys cubic with a = -0.5, support 2 (timm's evaluation
+/// transform for Xception). The vocabulary's type.
+pub use mpq_vocab::Interpolation;
+
+/// The filter's support.
+fn support(f: Interpolation) -> f64 {
+    match f {
+        Interpolation::Bilinear => 1.0,
+        Interpolation::Bicubic => 2.0,
+    }
 }
 
-impl Interpolation {
-    pub fn name(&self) -> &'static str {
-        match self {
-            Interpolation::Bilinear => "bilinear",
-            Interpolation::Bicubic => "bicubic",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Interpolation> {
-        match s {
-            "bilinear" => Some(Interpolation::Bilinear),
-            "bicubic" => Some(Interpolation::Bicubic),
-            _ => None,
-        }
-    }
-    fn support(&self) -> f64 {
-        match self {
-            Interpolation::Bilinear => 1.0,
-            Interpolation::Bicubic => 2.0,
-        }
-    }
-    fn filter(&self, x: f64) -> f64 {
-        let x = x.abs();
-        match self {
-            Interpolation::Bilinear => {
-                if x < 1.0 {
-                    1.0 - x
-                } else {
-                    0.0
-                }
+/// The filter's weight at distance `x`.
+fn filter(f: Interpolation, x: f64) -> f64 {
+    let x = x.abs();
+    match f {
+        Interpolation::Bilinear => {
+            if x < 1.0 {
+                1.0 - x
+            } else {
+                0.0
             }
-            Interpolation::Bicubic => {
-                let a = -0.5;
-                if x < 1.0 {
-                    ((a + 2.0) * x - (a + 3.0)) * x * x + 1.0
-                } else if x < 2.0 {
-                    (((x - 5.0) * x + 8.0) * x - 4.0) * a
-                } else {
-                    0.0
-                }
+        }
+        Interpolation::Bicubic => {
+            let a = -0.5;
+            if x < 1.0 {
+                ((a + 2.0) * x - (a + 3.0)) * x * x + 1.0
+            } else if x < 2.0 {
+                (((x - 5.0) * x + 8.0) * x - 4.0) * a
+            } else {
+                0.0
             }
         }
     }
@@ -117,7 +101,7 @@ struct Coeffs {
 fn coeffs(in_size: usize, out_size: usize, f: Interpolation) -> Coeffs {
     let scale = in_size as f64 / out_size as f64;
     let filterscale = scale.max(1.0);
-    let support = f.support() * filterscale;
+    let support = support(f) * filterscale;
     let ksize = support.ceil() as usize * 2 + 1;
     let mut bounds = Vec::with_capacity(out_size);
     let mut weights = vec![0i32; out_size * ksize];
@@ -130,7 +114,7 @@ fn coeffs(in_size: usize, out_size: usize, f: Interpolation) -> Coeffs {
         let xmax = ((center + support + 0.5) as i64).min(in_size as i64) as usize - xmin;
         let mut ww = 0.0;
         for (x, kx) in k.iter_mut().enumerate().take(xmax) {
-            let w = f.filter((x as f64 + xmin as f64 - center + 0.5) * ss);
+            let w = filter(f, (x as f64 + xmin as f64 - center + 0.5) * ss);
             *kx = w;
             ww += w;
         }
@@ -339,7 +323,7 @@ mod tests {
                 continue;
             }
             let mut it = line.split_whitespace();
-            let f = Interpolation::parse(it.next().unwrap()).unwrap();
+            let f: Interpolation = it.next().unwrap().parse().unwrap();
             let w: usize = it.next().unwrap().parse().unwrap();
             let h: usize = it.next().unwrap().parse().unwrap();
             let want: Vec<u8> = it.map(|v| v.parse().unwrap()).collect();

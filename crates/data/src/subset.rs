@@ -9,27 +9,8 @@
 //! same images whatever the machine.
 use crate::rng::Rng;
 
-/// A named part of the pool.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Part {
-    Calibration,
-    Search,
-    Test,
-    All,
-}
-
-impl Part {
-    pub const NAMES: [&'static str; 4] = ["calibration", "search", "test", "all"];
-    pub fn parse(s: &str) -> Option<Part> {
-        match s {
-            "calibration" => Some(Part::Calibration),
-            "search" => Some(Part::Search),
-            "test" => Some(Part::Test),
-            "all" => Some(Part::All),
-            _ => None,
-        }
-    }
-}
+/// A part of the pool (the vocabulary's type; its names are `mpq_vocab::Split`'s).
+pub use mpq_vocab::PoolPart as Part;
 
 /// A seeded partition of `0..n`.
 #[derive(Clone, Debug, PartialEq)]

@@ -22,35 +22,17 @@ pub const NUM_CLASSES: usize = 10;
 pub const MEAN: f32 = 0.5;
 pub const STD: f32 = 0.25;
 
-/// The four disjoint splits of the embedded dataset.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Split {
-    Train,
-    Calibration,
-    Search,
-    Test,
-}
+/// The four disjoint splits of the embedded dataset (the vocabulary's type; its names are
+/// `mpq_vocab::Split`'s).
+pub use mpq_vocab::SynthSplit as Split;
 
-impl Split {
-    pub const ALL: [Split; 4] = [Split::Train, Split::Calibration, Split::Search, Split::Test];
-    pub fn name(&self) -> &'static str {
-        match self {
-            Split::Train => "train",
-            Split::Calibration => "calibration",
-            Split::Search => "search",
-            Split::Test => "test",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Split> {
-        Split::ALL.into_iter().find(|x| x.name() == s)
-    }
-    fn id(&self) -> u64 {
-        match self {
-            Split::Train => 1,
-            Split::Calibration => 2,
-            Split::Search => 3,
-            Split::Test => 4,
-        }
+/// The split's part of every image's seed.
+fn split_id(split: Split) -> u64 {
+    match split {
+        Split::Train => 1,
+        Split::Calibration => 2,
+        Split::Search => 3,
+        Split::Test => 4,
     }
 }
 
@@ -128,7 +110,7 @@ fn random_color(r: &mut Rng) -> [f64; 3] {
 
 /// Render image `index` of `split` into `out` (`[3, 32, 32]`, normalized); returns its label.
 fn render(cfg: &SynthConfig, split: Split, index: u64, out: &mut [f32]) -> u32 {
-    let mut r = Rng::for_item(&[cfg.seed, split.id(), index]);
+    let mut r = Rng::for_item(&[cfg.seed, split_id(split), index]);
     let label = (index % NUM_CLASSES as u64) as u32;
     let shape = label as usize / 2;
     let vertical = label % 2 == 1;

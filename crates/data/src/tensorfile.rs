@@ -226,7 +226,7 @@ impl TensorFile {
             crop: num("mpq.crop", m.get("mpq.crop"))?,
             interpolation: m
                 .get("mpq.interpolation")
-                .and_then(|s| Interpolation::parse(s))
+                .and_then(|s| s.parse::<Interpolation>().ok())
                 .ok_or_else(|| bad("mpq.interpolation"))?,
             mean: triple("mpq.mean")?,
             std: triple("mpq.std")?,
@@ -288,27 +288,23 @@ pub fn preprocess_metadata(p: &Preprocess) -> BTreeMap<String, String> {
     BTreeMap::from([
         ("mpq.resize".to_string(), p.resize.to_string()),
         ("mpq.crop".to_string(), p.crop.to_string()),
-        (
-            "mpq.interpolation".to_string(),
-            p.interpolation.name().to_string(),
-        ),
+        ("mpq.interpolation".to_string(), p.interpolation.to_string()),
         ("mpq.mean".to_string(), join(&p.mean)),
         ("mpq.std".to_string(), join(&p.std)),
     ])
 }
 
-/// Streams images into a new prepared dataset file (see the module documentation).
+/// Streams images into a new prepared dataset file (see the module documentation), written
+/// atomically: an unfinished file (an error, or dropped early) leaves nothing behind.
 pub struct TensorFileWriter {
     out: PathBuf,
-    tmp: PathBuf,
-    file: Option<std::io::BufWriter<std::fs::File>>,
+    file: Option<mpq_io::AtomicFile>,
     reserved: usize,
     shape: [usize; 3],
     dtype: StoredDtype,
     n_max: usize,
     labels: Vec<u32>,
     metadata: BTreeMap<String, String>,
-    finished: bool,
 }
 
 impl TensorFileWriter {
@@ -322,18 +318,14 @@ impl TensorFileWriter {
         metadata: BTreeMap<String, String>,
     ) -> Result<TensorFileWriter, DataError> {
         let other = |e: std::io::Error| file_err(out, format!("cannot write: {e}"));
+        if out.file_name().is_none() {
+            return Err(file_err(out, "not a file name"));
+        }
         if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(other)?;
         }
-        let name = out
-            .file_name()
-            .ok_or_else(|| file_err(out, "not a file name"))?
-            .to_string_lossy()
-            .into_owned();
-        let tmp = out.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
         let mut w = TensorFileWriter {
             out: out.to_path_buf(),
-            tmp: tmp.clone(),
             file: None,
             reserved: 0,
             shape,
@@ -341,12 +333,13 @@ impl TensorFileWriter {
             n_max,
             labels: vec![],
             metadata,
-            finished: false,
         };
         // The largest header any count up to n_max can need, rounded up to 8 bytes.
         w.reserved = w.header(n_max, n_max).len().div_ceil(8) * 8;
-        let mut f = std::io::BufWriter::new(std::fs::File::create(&tmp).map_err(other)?);
-        f.write_all(&vec![b' '; 8 + w.reserved]).map_err(other)?;
+        let mut f = mpq_io::AtomicFile::create(out).map_err(other)?;
+        f.file()
+            .write_all(&vec![b' '; 8 + w.reserved])
+            .map_err(other)?;
         w.file = Some(f);
         Ok(w)
     }
@@ -390,7 +383,8 @@ impl TensorFileWriter {
                 .for_each(|v| buf.extend(half::f16::from_f32(*v).to_le_bytes())),
         }
         let f = self.file.as_mut().expect("open until finish");
-        f.write_all(&buf)
+        f.file()
+            .write_all(&buf)
             .map_err(|e| file_err(&self.out, format!("cannot write: {e}")))?;
         self.labels.extend_from_slice(labels);
         Ok(())
@@ -413,27 +407,14 @@ impl TensorFileWriter {
             .iter()
             .flat_map(|&l| (l as i64).to_le_bytes())
             .collect();
-        f.write_all(&lb).map_err(other)?;
-        let mut file = f.into_inner().map_err(|e| other(e.into_error()))?;
+        let file = f.file();
+        file.write_all(&lb).map_err(other)?;
         file.seek(SeekFrom::Start(0)).map_err(other)?;
         file.write_all(&(self.reserved as u64).to_le_bytes())
             .map_err(other)?;
         file.write_all(&header).map_err(other)?;
-        file.sync_all().map_err(other)?;
-        drop(file);
-        std::fs::rename(&self.tmp, &self.out).map_err(other)?;
-        self.finished = true;
+        f.commit().map_err(other)?;
         Ok(n)
-    }
-}
-
-impl Drop for TensorFileWriter {
-    /// An unfinished file (an error, or dropped early) leaves nothing behind.
-    fn drop(&mut self) {
-        if !self.finished {
-            self.file.take();
-            let _ = std::fs::remove_file(&self.tmp);
-        }
     }
 }
 

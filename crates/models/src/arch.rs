@@ -7,25 +7,11 @@
 //! block's second convolution, as in torchvision's `BasicBlock.forward`.
 use candle_core::{Result, Tensor, D};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LayerKind {
-    /// Dense 2-D convolution (groups = 1).
-    Conv,
-    /// Depthwise 2-D convolution (groups = channels, one filter per channel).
-    Depthwise,
-    /// Fully connected.
-    Linear,
-}
-
-impl LayerKind {
-    pub fn name(&self) -> &'static str {
-        match self {
-            LayerKind::Conv => "conv",
-            LayerKind::Depthwise => "depthwise",
-            LayerKind::Linear => "linear",
-        }
-    }
-}
+/// An architecture's name (the vocabulary's type): [`Arch::new`] builds each one.
+pub use mpq_vocab::ArchName;
+/// The kind of a quantizable layer: dense convolution, depthwise convolution, fully connected
+/// (the vocabulary's type).
+pub use mpq_vocab::LayerKind;
 
 /// One quantizable layer: its weight is `<name>.weight`, its optional bias `<name>.bias`, and
 /// the batch-norm that follows it (folded before quantization) is `<bn>.{weight, bias,
@@ -219,7 +205,7 @@ impl Stage {
 /// A network: the layers in forward order and how they connect.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Arch {
-    pub name: String,
+    pub name: ArchName,
     pub layers: Vec<LayerSpec>,
     /// The forward graph: stem, blocks, head and classifier, in order.
     pub stages: Vec<Stage>,
@@ -235,20 +221,16 @@ pub trait LayerRunner {
 }
 
 impl Arch {
-    pub const EMBEDDED: [&'static str; 2] = ["resnet-tiny", "mobilenet-tiny"];
-    /// The paper's ImageNet networks, in the reference libraries' structure and tensor names.
-    pub const PAPER: [&'static str; 4] = ["resnet18", "resnet50", "mobilenet_v2", "xception"];
-
-    /// The architecture called `name`, if this build knows it.
-    pub fn by_name(name: &str) -> Option<Arch> {
+    /// The architecture `name` (one constructor per name: a new [`ArchName`] does not compile
+    /// until it is built here).
+    pub fn new(name: ArchName) -> Arch {
         match name {
-            "resnet-tiny" => Some(resnet_tiny()),
-            "mobilenet-tiny" => Some(mobilenet_tiny()),
-            "resnet18" => Some(resnet18()),
-            "resnet50" => Some(resnet50()),
-            "mobilenet_v2" => Some(mobilenet_v2()),
-            "xception" => Some(xception()),
-            _ => None,
+            ArchName::ResnetTiny => resnet_tiny(),
+            ArchName::MobilenetTiny => mobilenet_tiny(),
+            ArchName::Resnet18 => resnet18(),
+            ArchName::Resnet50 => resnet50(),
+            ArchName::MobilenetV2 => mobilenet_v2(),
+            ArchName::Xception => xception(),
         }
     }
 
@@ -455,7 +437,7 @@ pub fn resnet_tiny() -> Arch {
     let blocks = resnet_layers(&mut b, 16, &[(16, 2, 1), (32, 2, 2), (64, 2, 2)], false);
     let fc = b.linear("fc", 64, 10);
     Arch {
-        name: "resnet-tiny".into(),
+        name: ArchName::ResnetTiny,
         layers: b.layers,
         stages: [Stage::ConvAct(stem)]
             .into_iter()
@@ -540,7 +522,7 @@ fn downsample(b: &mut Builder, p: &str, i: usize, o: usize, s: usize) -> Option<
 /// torchvision's ImageNet ResNet: 7x7 stride-2 stem with batch-norm, ReLU and 3x3 stride-2
 /// max pool (padding 1), four stages at widths 64-128-256-512 (strides 1, 2, 2, 2), global
 /// average pooling and `fc` to 1000 classes. Input 224x224.
-fn resnet(name: &str, blocks_per_stage: [usize; 4], bottleneck: bool) -> Arch {
+fn resnet(name: ArchName, blocks_per_stage: [usize; 4], bottleneck: bool) -> Arch {
     let mut b = Builder::new();
     let stem = b.conv("conv1", "bn1", LayerKind::Conv, 3, 64, 7, 2);
     let stages: Vec<(usize, usize, usize)> = [64, 128, 256, 512]
@@ -557,7 +539,7 @@ fn resnet(name: &str, blocks_per_stage: [usize; 4], bottleneck: bool) -> Arch {
         padding: 1,
     };
     Arch {
-        name: name.into(),
+        name,
         layers: b.layers,
         stages: [Stage::ConvActPool(stem, pool)]
             .into_iter()
@@ -573,13 +555,13 @@ fn resnet(name: &str, blocks_per_stage: [usize; 4], bottleneck: bool) -> Arch {
 /// torchvision `resnet18`: `BasicBlock`s [2, 2, 2, 2]. N = 21 (20 convolutions, three of them
 /// downsamples, and `fc`).
 pub fn resnet18() -> Arch {
-    resnet("resnet18", [2, 2, 2, 2], false)
+    resnet(ArchName::Resnet18, [2, 2, 2, 2], false)
 }
 
 /// torchvision `resnet50`: `Bottleneck`s [3, 4, 6, 3]. N = 54 (53 convolutions, four of them
 /// downsamples, and `fc`).
 pub fn resnet50() -> Arch {
-    resnet("resnet50", [3, 4, 6, 3], true)
+    resnet(ArchName::Resnet50, [3, 4, 6, 3], true)
 }
 
 /// The inverted-residual network of torchvision's `MobileNetV2` layout: `features.0` (3x3
@@ -587,7 +569,7 @@ pub fn resnet50() -> Arch {
 /// setting `(t, c, n, s)` as `features.1`, `features.2`, ..., a 1x1 head convolution to
 /// `head` channels, global average pooling and `classifier.1`.
 fn inverted_residual_net(
-    name: &str,
+    name: ArchName,
     stem: usize,
     settings: &[(usize, usize, usize, usize)],
     head: usize,
@@ -683,7 +665,7 @@ fn inverted_residual_net(
     );
     let fc = b.linear("classifier.1", head, num_classes);
     Arch {
-        name: name.into(),
+        name,
         layers: b.layers,
         stages: [Stage::ConvAct(stem_layer)]
             .into_iter()
@@ -701,7 +683,7 @@ fn inverted_residual_net(
 /// a 1x1 head to 128 channels), in torchvision's tensor names. N = 20.
 pub fn mobilenet_tiny() -> Arch {
     inverted_residual_net(
-        "mobilenet-tiny",
+        ArchName::MobilenetTiny,
         16,
         &[(1, 16, 1, 1), (4, 24, 2, 2), (4, 32, 2, 2), (4, 48, 1, 1)],
         128,
@@ -715,7 +697,7 @@ pub fn mobilenet_tiny() -> Arch {
 /// N = 53 (52 convolutions, 17 of them depthwise, and `classifier.1`).
 pub fn mobilenet_v2() -> Arch {
     inverted_residual_net(
-        "mobilenet_v2",
+        ArchName::MobilenetV2,
         32,
         &[
             (1, 16, 1, 1),
@@ -828,7 +810,7 @@ pub fn xception() -> Arch {
     let fc = b.linear("fc", 2048, 1000);
     stages.push(Stage::PoolClassifier(fc));
     Arch {
-        name: "xception".into(),
+        name: ArchName::Xception,
         layers: b.layers,
         stages,
         act: Activation::Relu,
@@ -870,8 +852,9 @@ mod tests {
     /// once, in index (execution) order.
     #[test]
     fn stages_run_every_layer_once_in_order() {
-        for name in Arch::EMBEDDED.into_iter().chain(Arch::PAPER) {
-            let a = Arch::by_name(name).unwrap();
+        for &name in ArchName::ALL {
+            let a = Arch::new(name);
+            assert_eq!(a.name, name);
             let order: Vec<usize> = a.stages.iter().flat_map(|s| s.layers()).collect();
             assert_eq!(order, (0..a.layers.len()).collect::<Vec<_>>(), "{name}");
             let of = a.stage_of_layer();

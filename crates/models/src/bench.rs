@@ -3,6 +3,7 @@
 //! grouped path (one convolution per channel) against this crate's direct CPU kernel and its
 //! tensor-op path, on the depthwise shapes of the embedded MobileNetV2-like model and of
 //! MobileNetV2 at 224x224.
+use crate::arch::ArchName;
 use crate::depthwise::{depthwise_candle, depthwise_cpu, depthwise_ops};
 use candle_core::{Device, Result, Tensor};
 use mpq_data::Rng;
@@ -53,7 +54,7 @@ pub fn depthwise_markdown(reps: usize) -> Result<String> {
 /// Throughput of one architecture's forward pass at one batch size and input side.
 #[derive(Clone, Debug)]
 pub struct ForwardBench {
-    pub arch: String,
+    pub arch: ArchName,
     pub batch: usize,
     pub size: usize,
     pub reps: usize,
@@ -96,7 +97,7 @@ pub fn forward(arch: &crate::Arch, batch: usize, size: usize, reps: usize) -> Re
     profile.total *= scale;
     profile.layers.values_mut().for_each(|v| *v *= scale);
     Ok(ForwardBench {
-        arch: arch.name.clone(),
+        arch: arch.name,
         batch,
         size,
         reps,

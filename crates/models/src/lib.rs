@@ -19,6 +19,6 @@ pub mod weights;
 #[cfg(test)]
 mod test_util;
 
-pub use arch::{Arch, Block, LayerKind, LayerRunner, LayerSpec, MaxPool, Stage};
+pub use arch::{Arch, ArchName, Block, LayerKind, LayerRunner, LayerSpec, MaxPool, Stage};
 pub use qmodel::QuantModel;
 pub use weights::{load_weights, WeightsError, WeightsFormat};

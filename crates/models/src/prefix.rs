@@ -389,6 +389,7 @@ impl<'a> PrefixEvaluator<'a> {
 mod tests {
     use super::*;
     use crate::test_util::{images, max_diff, random_model};
+    use crate::ArchName;
     use mpq_data::Rng;
 
     const LOW: BitPair = BitPair { w: 4, a: 4 };
@@ -405,7 +406,7 @@ mod tests {
     /// full forward pass at that configuration, and so are the counts.
     #[test]
     fn prefix_results_equal_full_forward_passes() {
-        for arch in ["resnet-tiny", "mobilenet-tiny"] {
+        for arch in [ArchName::ResnetTiny, ArchName::MobilenetTiny] {
             let mut m = random_model(arch);
             let calib = images(32);
             m.prepare(&[BitPair::W8A8, LOW], &calib).unwrap();
@@ -472,7 +473,7 @@ mod tests {
     /// costs the classifier alone.
     #[test]
     fn a_late_change_computes_only_the_suffix() {
-        let mut m = random_model("resnet-tiny");
+        let mut m = random_model(ArchName::ResnetTiny);
         let calib = images(16);
         m.prepare(&[BitPair::W8A8, LOW], &calib).unwrap();
         let n = m.n_layers();

@@ -408,11 +408,12 @@ impl QuantModel {
 mod tests {
     use super::*;
     use crate::test_util::{images, max_diff, random_model as model};
+    use crate::ArchName;
     use mpq_quant::{calibrate_values, quantize_weights_per_channel};
 
     #[test]
     fn folding_preserves_the_function() {
-        for arch in ["resnet-tiny", "mobilenet-tiny"] {
+        for arch in [ArchName::ResnetTiny, ArchName::MobilenetTiny] {
             let m = model(arch);
             let x = &images(8)[0].images;
             let a = m.logits(x, Precision::Fp32).unwrap();
@@ -430,7 +431,7 @@ mod tests {
 
     #[test]
     fn cached_weights_and_first_layer_calibration_follow_the_quantizer() {
-        let mut m = model("mobilenet-tiny");
+        let mut m = model(ArchName::MobilenetTiny);
         let calib = images(32);
         let low = BitPair::new(4, 4).unwrap();
         m.prepare(&[BitPair::W8A8, low], &calib).unwrap();
@@ -459,7 +460,7 @@ mod tests {
 
     #[test]
     fn switching_configurations_recomputes_nothing_and_leaks_nothing() {
-        let mut m = model("resnet-tiny");
+        let mut m = model(ArchName::ResnetTiny);
         let calib = images(16);
         let low = BitPair::new(4, 4).unwrap();
         m.prepare(&[BitPair::W8A8, low], &calib).unwrap();
@@ -491,7 +492,7 @@ mod tests {
 
     #[test]
     fn the_profiled_forward_is_the_quantized_forward() {
-        let mut m = model("mobilenet-tiny");
+        let mut m = model(ArchName::MobilenetTiny);
         let calib = images(16);
         m.prepare(&[BitPair::W8A8], &calib).unwrap();
         let x = &calib[0].images;

@@ -1,5 +1,5 @@
 //! Helpers shared by this crate's unit tests.
-use crate::{train::Params, Arch, QuantModel};
+use crate::{train::Params, Arch, ArchName, QuantModel};
 use candle_core::{Device, Tensor};
 use mpq_data::synth::{generate, Split, SynthConfig};
 use mpq_data::{Batch, Rng};
@@ -29,8 +29,8 @@ pub fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
 
 /// A model of `arch` with random-init weights and non-trivial batch-norm parameters and
 /// statistics.
-pub fn random_model(arch: &str) -> QuantModel {
-    let arch = Arch::by_name(arch).unwrap();
+pub fn random_model(arch: ArchName) -> QuantModel {
+    let arch = Arch::new(arch);
     let mut t = Params::init(&arch, 3, &Device::Cpu).unwrap().tensors();
     let mut r = Rng::new(9);
     for (k, v) in t.iter_mut() {

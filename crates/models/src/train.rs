@@ -3,7 +3,7 @@
 //! differs (batch-norm in training mode, differentiable depthwise path). Every random number
 //! (initialisation, data, order) comes from the project's seeded generator, so a seed and a
 //! thread count reproduce the weights.
-use crate::arch::{Arch, LayerKind, LayerRunner};
+use crate::arch::{Arch, ArchName, LayerKind, LayerRunner};
 use crate::depthwise::depthwise;
 use crate::qmodel::{apply_layer, Precision, QuantModel};
 use crate::unfold::conv2d_unfold;
@@ -46,9 +46,9 @@ impl Default for TrainConfig {
 impl TrainConfig {
     /// The configuration the committed embedded weights were trained with: the depthwise
     /// network learns more slowly and gets more epochs.
-    pub fn for_arch(arch: &str) -> TrainConfig {
+    pub fn for_arch(arch: ArchName) -> TrainConfig {
         match arch {
-            "mobilenet-tiny" => TrainConfig {
+            ArchName::MobilenetTiny => TrainConfig {
                 epochs: 10,
                 ..TrainConfig::default()
             },

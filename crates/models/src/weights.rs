@@ -2,7 +2,7 @@
 //! names: `<layer>.weight`, `<bn>.running_mean`, ...) from safetensors files or PyTorch `.pth`
 //! state dicts, with every problem reported as one line naming the file and the tensor; and
 //! batch-norm folding (spec section 1 and 7).
-use crate::arch::Arch;
+use crate::arch::{Arch, ArchName};
 use candle_core::{DType, Device, Tensor};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -21,15 +21,23 @@ pub enum WeightsError {
     MissingTensor {
         path: PathBuf,
         tensor: String,
-        arch: String,
+        arch: ArchName,
     },
     #[error("{path}: tensor {tensor:?} has shape {found:?}, arch {arch} needs {expected:?}")]
     Shape {
         path: PathBuf,
         tensor: String,
-        arch: String,
+        arch: ArchName,
         found: Vec<usize>,
         expected: Vec<usize>,
+    },
+    #[error("{path}: tensor {tensor:?} has {count} non-finite value(s) (NaN or infinite), e.g. {example} at flat index {index}")]
+    NonFinite {
+        path: PathBuf,
+        tensor: String,
+        count: usize,
+        example: f32,
+        index: usize,
     },
     #[error("{path}: {reason}")]
     Other { path: PathBuf, reason: String },
@@ -138,21 +146,36 @@ pub fn check_weights(
             .ok_or_else(|| WeightsError::MissingTensor {
                 path: path.into(),
                 tensor: name.clone(),
-                arch: arch.name.clone(),
+                arch: arch.name,
             })?;
         if t.dims() != shape.as_slice() {
             return Err(WeightsError::Shape {
                 path: path.into(),
                 tensor: name,
-                arch: arch.name.clone(),
+                arch: arch.name,
                 found: t.dims().to_vec(),
                 expected: shape,
             });
         }
-        let t = t.to_dtype(DType::F32).map_err(|e| WeightsError::Other {
+        let other = |e: candle_core::Error| WeightsError::Other {
             path: path.into(),
             reason: format!("tensor {name:?}: {}", first_line(&e.to_string())),
-        })?;
+        };
+        let t = t.to_dtype(DType::F32).map_err(other)?;
+        let values = t
+            .flatten_all()
+            .and_then(|v| v.to_vec1::<f32>())
+            .map_err(other)?;
+        let mut bad = values.iter().enumerate().filter(|(_, v)| !v.is_finite());
+        if let Some((index, &example)) = bad.next() {
+            return Err(WeightsError::NonFinite {
+                path: path.into(),
+                tensor: name,
+                count: 1 + bad.count(),
+                example,
+                index,
+            });
+        }
         out.insert(name, t);
     }
     Ok(out)
@@ -195,14 +218,7 @@ pub fn save_weights(tensors: &HashMap<String, Tensor>, path: &Path) -> Result<()
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| other(&e))?;
     }
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.tmp"));
-    candle_core::safetensors::save(tensors, &tmp).map_err(|e| other(&e))?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        other(&e)
-    })
+    let file = mpq_io::AtomicFile::create(path).map_err(|e| other(&e))?;
+    candle_core::safetensors::save(tensors, file.temp_path()).map_err(|e| other(&e))?;
+    file.commit().map_err(|e| other(&e))
 }

@@ -7,7 +7,7 @@ use mpq_data::Rng;
 use mpq_models::qmodel::Precision;
 use mpq_models::train::Params;
 use mpq_models::weights::save_weights;
-use mpq_models::{load_weights, Arch, QuantModel};
+use mpq_models::{load_weights, Arch, ArchName, QuantModel};
 use mpq_quant::BitPair;
 use std::collections::HashMap;
 
@@ -54,8 +54,8 @@ fn max_abs(t: &Tensor) -> f32 {
 #[test]
 fn paper_networks_load_reference_names_and_give_1000_logits() {
     let tmp = tempfile::tempdir().unwrap();
-    for name in Arch::PAPER {
-        let arch = Arch::by_name(name).unwrap();
+    for name in ArchName::ALL.iter().copied().filter(|a| !a.is_embedded()) {
+        let arch = Arch::new(name);
         let path = tmp.path().join(format!("{name}.safetensors"));
         let mut w = random_weights(&arch, 7);
         // What torchvision's state dicts also hold; ignored by the loader.
@@ -102,7 +102,7 @@ fn paper_networks_load_reference_names_and_give_1000_logits() {
 #[test]
 fn a_missing_or_misshaped_tensor_is_named() {
     let tmp = tempfile::tempdir().unwrap();
-    let arch = Arch::by_name("resnet18").unwrap();
+    let arch = Arch::new(ArchName::Resnet18);
     let w = random_weights(&arch, 1);
 
     let mut missing = w.clone();
@@ -143,7 +143,7 @@ fn flat(t: &Tensor) -> Vec<f32> {
 #[test]
 fn pth_state_dicts_load_like_safetensors() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let arch = Arch::by_name("mobilenet-tiny").unwrap();
+    let arch = Arch::new(ArchName::MobilenetTiny);
     let st = root.join("../../experiments/embedded/weights/mobilenet-tiny.safetensors");
     let want = load_weights(&st, &arch, &Device::Cpu).unwrap();
     for f in ["mobilenet-tiny.pth", "mobilenet-tiny-checkpoint.pth"] {
@@ -154,7 +154,7 @@ fn pth_state_dicts_load_like_safetensors() {
         }
     }
     // The same checks as for safetensors: a tensor another arch needs is named.
-    let other = Arch::by_name("resnet-tiny").unwrap();
+    let other = Arch::new(ArchName::ResnetTiny);
     let e = load_weights(
         &root.join("testdata/mobilenet-tiny.pth"),
         &other,

@@ -6,6 +6,7 @@
 use std::path::Path;
 
 use anyhow::{bail, Context};
+use mpq_vocab::{BitPair, PaperModel, StrategyName};
 use serde::Deserialize;
 
 /// One row of `literature.toml`: a method's published ResNet50 ImageNet result.
@@ -37,12 +38,12 @@ struct LiteratureFile {
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct PaperResult {
-    /// The paper's network: `ResNet50`, `MobileNetV2`, `Xception`, ...
-    pub model: String,
-    pub pair: String,
-    pub search: String,
-    /// As written in a manifest: `"0"`, `"0.025"`.
-    pub beta: String,
+    /// The paper's network.
+    pub model: PaperModel,
+    pub pair: BitPair,
+    pub search: StrategyName,
+    /// The fixed beta the paper used.
+    pub beta: f64,
     pub figure: String,
     /// `100 * (1 - relative size)`, one per operating point.
     pub size_reduction_pct: Vec<f64>,
@@ -63,7 +64,7 @@ pub struct GreedyVsOneShot {
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct SearchTime {
-    pub model: String,
+    pub model: PaperModel,
     pub hours: f64,
     pub gpus: u32,
     pub images: u32,
@@ -127,9 +128,9 @@ pub fn load_baselines(dir: &Path) -> anyhow::Result<Baselines> {
                 r.pair
             );
         }
-        if r.beta.parse::<f64>().is_err() {
+        if !(r.beta.is_finite() && r.beta >= 0.0) {
             bail!(
-                "{}: result {} {}: beta must be a number, got {:?}",
+                "{}: result {} {}: beta must be a finite number >= 0, got {}",
                 paper_path.display(),
                 r.model,
                 r.pair,

@@ -24,6 +24,7 @@ use crate::rules::{
     change_points, first_reaching_reduction, greedy_advantage, reduction_pct,
     smallest_within_change,
 };
+use mpq_vocab::{ArchName, BetaSetting, BitPair, StrategyName};
 
 /// The run cell: `greedy β=0.02, resnet-tiny (stands for ResNet50) [experiment]`.
 pub(crate) fn run_cell(e: &Entry) -> String {
@@ -45,19 +46,18 @@ fn matching<'e, 'a>(r: &PaperResult, entries: &'e [Entry<'a>]) -> (Vec<&'e Entry
     let base: Vec<&Entry> = entries
         .iter()
         .filter(|e| {
-            e.plan.stands_for(&r.model)
+            e.plan.stands_for(r.model)
                 && e.plan.pair == r.pair
                 && e.plan.strategy == r.search
                 && e.full_ground_set()
         })
         .collect();
-    let paper_beta: f64 = r.beta.parse().unwrap_or(0.0);
     let same: Vec<&Entry> = base
         .iter()
         .copied()
-        .filter(|e| e.plan.beta_value() == Some(paper_beta))
+        .filter(|e| e.plan.beta == BetaSetting::Fixed(r.beta))
         .collect();
-    if !same.is_empty() || paper_beta == 0.0 {
+    if !same.is_empty() || r.beta == 0.0 {
         return (same, false);
     }
     let other: Vec<&Entry> = base
@@ -112,25 +112,21 @@ fn headline_table(entries: &[Entry], b: &Baselines) -> Table {
                     continue;
                 };
                 let pts = res.trade_offs();
-                match res.info.fp32_top1 {
-                    None => row.extend(std::iter::repeat_n(DASH.to_string(), 6)),
-                    Some(fp32) => {
-                        let at = first_reaching_reduction(&pts, red);
-                        let at_change = at.map(|p| change_points(&p, fp32));
-                        row.push(fixed(at_change, 3));
-                        row.push(at.map_or(DASH.to_string(), |p| {
-                            format!("{} ({:.2})", int(p.step), reduction_pct(&p))
-                        }));
-                        row.push(signed(at_change.map(|c| c - chg), 3));
-                        let within = smallest_within_change(&pts, fp32, chg);
-                        let within_red = within.map(|p| reduction_pct(&p));
-                        row.push(fixed(within_red, 2));
-                        row.push(within.map_or(DASH.to_string(), |p| {
-                            format!("{} ({:.3})", int(p.step), change_points(&p, fp32))
-                        }));
-                        row.push(signed(within_red.map(|x| x - red), 2));
-                    }
-                }
+                let fp32 = res.run.fp32_top1;
+                let at = first_reaching_reduction(&pts, red);
+                let at_change = at.map(|p| change_points(&p, fp32));
+                row.push(fixed(at_change, 3));
+                row.push(at.map_or(DASH.to_string(), |p| {
+                    format!("{} ({:.2})", int(p.step), reduction_pct(&p))
+                }));
+                row.push(signed(at_change.map(|c| c - chg), 3));
+                let within = smallest_within_change(&pts, fp32, chg);
+                let within_red = within.map(|p| reduction_pct(&p));
+                row.push(fixed(within_red, 2));
+                row.push(within.map_or(DASH.to_string(), |p| {
+                    format!("{} ({:.3})", int(p.step), change_points(&p, fp32))
+                }));
+                row.push(signed(within_red.map(|x| x - red), 2));
                 t.push(row);
             }
         }
@@ -156,28 +152,26 @@ fn versus_section(md: &mut String, entries: &[Entry], b: &Baselines) {
     // (arch label, whether some greedy run's largest advantage exceeds the margin), per arch.
     let mut archs: Vec<(String, bool)> = Vec::new();
     let full: Vec<&Entry> = entries.iter().filter(|e| e.full_ground_set()).collect();
-    let mut keys: Vec<(&str, &str)> = full
-        .iter()
-        .map(|e| (e.plan.arch.as_str(), e.plan.pair.as_str()))
-        .collect();
+    let mut keys: Vec<(ArchName, BitPair)> =
+        full.iter().map(|e| (e.plan.arch, e.plan.pair)).collect();
     keys.dedup();
     for (arch, pair) in keys {
         let in_group = |e: &&Entry| e.plan.arch == arch && e.plan.pair == pair;
         let greedy: Vec<&Entry> = full
             .iter()
             .copied()
-            .filter(|e| in_group(e) && e.plan.strategy == "greedy")
+            .filter(|e| in_group(e) && e.plan.strategy == StrategyName::Greedy)
             .collect();
         let one_shot: Vec<&Entry> = full
             .iter()
             .copied()
-            .filter(|e| in_group(e) && e.plan.strategy == "one-shot")
+            .filter(|e| in_group(e) && e.plan.strategy == StrategyName::OneShot)
             .collect();
         for g in &greedy {
             for o in &one_shot {
                 let mut row = vec![
                     cell(&g.plan.model_label()),
-                    cell(pair),
+                    pair.to_string(),
                     cell(&format!("{} [{}]", g.label(), g.plan.experiment)),
                     cell(&format!("{} [{}]", o.label(), o.plan.experiment)),
                 ];
@@ -200,7 +194,7 @@ fn versus_section(md: &mut String, entries: &[Entry], b: &Baselines) {
                 match adv {
                     None => row.extend(std::iter::repeat_n(DASH.to_string(), 5)),
                     Some(a) => {
-                        let size = or.step(a.max_step).and_then(|s| s.size_mb());
+                        let size = or.step(a.max_step).map(crate::plan::size_mb);
                         row.push(a.compared.to_string());
                         row.push(signed(Some(a.max_points), 3));
                         row.push(format!("{} ({})", int(a.max_step), fixed(size, 4)));
@@ -271,7 +265,7 @@ fn time_section(md: &mut String, entries: &[Entry], b: &Baselines) {
     let mut t = Table::new(&TIME);
     for st in &b.paper.search_time {
         let paper = [
-            cell(&st.model),
+            st.model.to_string(),
             format!(
                 "about {} h on {} GPU(s), {} images",
                 paper_num(st.hours),
@@ -282,7 +276,9 @@ fn time_section(md: &mut String, entries: &[Entry], b: &Baselines) {
         let runs: Vec<&Entry> = entries
             .iter()
             .filter(|e| {
-                e.plan.stands_for(&st.model) && e.plan.strategy == "greedy" && e.full_ground_set()
+                e.plan.stands_for(st.model)
+                    && e.plan.strategy == StrategyName::Greedy
+                    && e.full_ground_set()
             })
             .collect();
         if runs.is_empty() {
@@ -303,17 +299,14 @@ fn time_section(md: &mut String, entries: &[Entry], b: &Baselines) {
             match &e.result {
                 None => row.extend(std::iter::repeat_n(NOT_RUN.to_string(), 7)),
                 Some(r) => {
-                    let i = &r.info;
-                    row.push(crate::fmt::text(&i.device));
-                    row.push(int(i.n_search_images));
-                    row.push(int(i.evals));
-                    row.push(fixed(i.work, 1));
-                    row.push(fixed(i.wall_s, 1));
-                    row.push(fixed(i.wall_s.map(|s| s / 3600.0), 3));
-                    let per = match (i.wall_s, i.evals) {
-                        (Some(w), Some(n)) if n > 0 => Some(w / n as f64),
-                        _ => None,
-                    };
+                    let i = &r.run;
+                    row.push(cell(&i.device));
+                    row.push(i.n_search_images.to_string());
+                    row.push(i.evals.to_string());
+                    row.push(fixed(Some(i.work), 1));
+                    row.push(fixed(Some(i.wall_s), 1));
+                    row.push(fixed(Some(i.wall_s / 3600.0), 3));
+                    let per = (i.evals > 0).then(|| i.wall_s / i.evals as f64);
                     row.push(fixed(per, 3));
                 }
             }

@@ -16,7 +16,8 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use crate::baselines::Method;
-use crate::plan::Entry;
+use crate::plan::{size_mb, Entry};
+use mpq_vocab::BitPair;
 
 /// Pixel size of every figure.
 const SIZE: (u32, u32) = (860, 600);
@@ -97,11 +98,11 @@ pub(crate) enum LegendAt {
 }
 
 /// The paper's figure number of a pair's size figure.
-pub fn figure_number(pair: &str) -> Option<u32> {
+pub fn figure_number(pair: BitPair) -> Option<u32> {
     match pair {
-        "W6A6" => Some(4),
-        "W4A8" => Some(5),
-        "W4A4" => Some(6),
+        BitPair::W6A6 => Some(4),
+        BitPair::W4A8 => Some(5),
+        BitPair::W4A4 => Some(6),
         _ => None,
     }
 }
@@ -322,19 +323,27 @@ fn levels(entries: &[&Entry]) -> Vec<Level> {
         for e in entries {
             let Some(r) = &e.result else { continue };
             let v = if fp32 {
-                r.info.fp32_top1
+                r.run.fp32_top1
             } else {
-                r.info.int8_top1
+                r.run.high_top1
             };
-            let Some(v) = v.filter(|v| v.is_finite()) else {
+            if !v.is_finite() {
                 continue;
-            };
+            }
             match vals.iter_mut().find(|(x, _)| *x == v) {
                 Some((_, who)) => who.push(e.label()),
                 None => vals.push((v, vec![e.label()])),
             }
         }
-        let name = if fp32 { "FP32" } else { "all W8A8" };
+        let high = entries
+            .iter()
+            .find_map(|e| e.result.as_ref())
+            .map_or(BitPair::W8A8, |r| r.run.high_pair);
+        let name = if fp32 {
+            "FP32".to_string()
+        } else {
+            format!("all {high}")
+        };
         let several = vals.len() > 1;
         for (v, who) in vals {
             let label = if several {
@@ -381,7 +390,7 @@ fn not_run_note(entries: &[&Entry]) -> Option<String> {
 /// Figure 4, 5 or 6 (by `pair`) for one architecture of one suite: `entries` are the suite's
 /// planned runs of that arch and pair that search all layers (finished or not). One curve per
 /// finished run, point per step with a size and a top-1, in step order.
-pub(crate) fn size_figure(suite: &str, pair: &str, entries: &[&Entry]) -> Plot {
+pub(crate) fn size_figure(suite: &str, pair: BitPair, entries: &[&Entry]) -> Plot {
     let arch = entries
         .first()
         .map(|e| e.plan.arch_label())
@@ -405,7 +414,7 @@ pub(crate) fn size_figure(suite: &str, pair: &str, entries: &[&Entry]) -> Plot {
                 .result
                 .iter()
                 .flat_map(|r| &r.steps)
-                .filter_map(|s| Some((s.size_mb()?, 100.0 * s.top1?)))
+                .map(|s| (size_mb(s), 100.0 * s.top1))
                 .collect(),
         })
         .collect();
@@ -450,7 +459,7 @@ pub(crate) fn literature_figure(suite: &str, literature: &[Method], entries: &[&
         let pts: Vec<(f64, f64)> = r
             .changes()
             .into_iter()
-            .filter_map(|(s, c)| Some((s.rel_size?, c)))
+            .map(|(s, c)| (s.rel_size, c))
             .collect();
         let kept: Vec<(f64, f64)> = pts.iter().copied().filter(|p| p.1 >= floor).collect();
         if kept.len() < pts.len() {

@@ -16,11 +16,6 @@ pub fn cell(s: &str) -> String {
     s.replace('|', "\\|").replace(['\n', '\r'], " ")
 }
 
-/// [`cell`] of an optional text; `—` when absent.
-pub fn text(s: &Option<String>) -> String {
-    s.as_deref().map_or_else(|| DASH.to_string(), cell)
-}
-
 /// `x` with `decimals` decimals; `—` when absent.
 pub fn fixed(x: Option<f64>, decimals: usize) -> String {
     x.map_or_else(|| DASH.to_string(), |x| format!("{x:.decimals$}"))

@@ -2,20 +2,20 @@
 //!
 //! The caller (the runner, through `mpq reproduce` / `mpq report`) decides which runs are
 //! current and passes one [`PlannedRun`] per manifest; a run without a result (`run_dir: None`)
-//! is "not run" everywhere. This module reads the `runs.parquet` and `steps.parquet` of each
-//! planned run directory (columns of `results/README.md`; a column an older file lacks is null)
-//! and gives every run its labels and its place in the tables' order.
+//! is "not run" everywhere. This module reads the `runs` and `steps` rows of each planned run
+//! directory (the vocabulary's row types, through `mpq_tables`) and gives every run its labels
+//! and its place in the tables' order.
 
 use std::cmp::Ordering;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Context;
+use mpq_vocab::{ArchName, BetaSetting, BitPair, PaperModel, RunRow, StepRow, StrategyName};
 
-use crate::load::{floats, ints, read_parquet, strings};
 use crate::summary::TradeOff;
 
 /// One manifest of the plan: what it asks for and, if it ran, where its up-to-date result is.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct PlannedRun {
     /// The directory under `experiments/` the manifest lives in: `embedded`, `paper`, ...
     pub suite: String,
@@ -23,94 +23,55 @@ pub struct PlannedRun {
     pub experiment: String,
     /// The manifest file.
     pub manifest: PathBuf,
-    /// The network, e.g. `resnet-tiny`, `resnet50`.
-    pub arch: String,
-    /// The paper's network this run reproduces or stands in for (`ResNet18`, `ResNet50`,
-    /// `MobileNetV2`, `Xception`); `None` for a run with no counterpart in the paper.
-    pub paper_model: Option<String>,
-    /// The low pair, e.g. `W4A8`.
-    pub pair: String,
-    /// `greedy`, `one-shot`, `lazy-greedy`, `screened-greedy`, `exhaustive` or `random`.
-    pub strategy: String,
-    /// Beta as written in the manifest: `"0"`, `"0.008"`, `"auto"`.
-    pub beta: String,
+    pub arch: ArchName,
+    /// The paper's network this run reproduces or stands in for; `None` for a run with no
+    /// counterpart in the paper.
+    pub paper_model: Option<PaperModel>,
+    /// The low pair.
+    pub pair: BitPair,
+    pub strategy: StrategyName,
+    /// Beta as set in the manifest.
+    pub beta: BetaSetting,
     /// `results/<experiment>/<run_id>/` of the up-to-date finished run; `None` = not run.
     pub run_dir: Option<PathBuf>,
 }
 
-/// The `runs.parquet` row of a finished run (the columns the reports use).
-#[derive(Clone, Debug, Default, PartialEq)]
-pub(crate) struct RunInfo {
-    pub run_id: String,
-    pub beta: Option<f64>,
-    pub fp32_top1: Option<f64>,
-    pub int8_top1: Option<f64>,
-    pub device: Option<String>,
-    pub wall_s: Option<f64>,
-    pub evals: Option<i64>,
-    pub work: Option<f64>,
-    pub n_layers: Option<i64>,
-    pub n_search_images: Option<i64>,
-    /// Comma-separated searchable layers of a reduced ground set; `None` = all layers.
-    pub search_layers: Option<String>,
-}
-
-/// One row of `steps.parquet`.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub(crate) struct Step {
-    pub step: i64,
-    pub top1: Option<f64>,
-    pub rel_size: Option<f64>,
-    pub size_bits: Option<f64>,
-    pub evals: Option<i64>,
-    pub work: Option<f64>,
-    pub low_layers: Option<String>,
-}
-
-impl Step {
-    /// Model size in MB: `size_bits / 8 / 10^6`.
-    pub fn size_mb(&self) -> Option<f64> {
-        self.size_bits.map(|b| b / 8.0 / 1e6)
-    }
-}
-
-/// A finished run's tables.
-#[derive(Clone, Debug, Default, PartialEq)]
+/// A finished run's `runs` row and its steps (sorted by step, step 0 first).
+#[derive(Clone, Debug, PartialEq)]
 pub(crate) struct RunResult {
-    pub info: RunInfo,
-    /// Sorted by step, step 0 first.
-    pub steps: Vec<Step>,
+    pub run: RunRow,
+    pub steps: Vec<StepRow>,
+}
+
+/// Model size in MB of a step: `size_bits / 8 / 10^6`.
+pub(crate) fn size_mb(s: &StepRow) -> f64 {
+    s.size_bits as f64 / 8.0 / 1e6
 }
 
 impl RunResult {
-    /// The steps that have a relative size and a top-1, as trade-off points.
+    /// The steps as trade-off points.
     pub fn trade_offs(&self) -> Vec<TradeOff> {
         self.steps
             .iter()
-            .filter_map(|s| {
-                Some(TradeOff {
-                    step: Some(s.step),
-                    rel_size: s.rel_size?,
-                    top1: s.top1?,
-                })
+            .map(|s| TradeOff {
+                step: Some(i64::from(s.step)),
+                rel_size: s.rel_size,
+                top1: s.top1,
             })
             .collect()
     }
 
     /// The step numbered `k`.
-    pub fn step(&self, k: Option<i64>) -> Option<&Step> {
-        self.steps.iter().find(|s| Some(s.step) == k)
+    pub fn step(&self, k: Option<i64>) -> Option<&StepRow> {
+        self.steps.iter().find(|s| Some(i64::from(s.step)) == k)
     }
 
-    /// `(step, change)` of every step with a top-1: top-1 minus the run's FP32 top-1, in points.
-    /// Empty when the FP32 top-1 is missing.
-    pub fn changes(&self) -> Vec<(&Step, f64)> {
-        let Some(fp32) = self.info.fp32_top1 else {
-            return Vec::new();
-        };
+    /// `(step, change)` of every step: top-1 minus the run's FP32 top-1, in points.
+    pub fn changes(&self) -> Vec<(&StepRow, f64)> {
+        let fp32 = self.run.fp32_top1;
         self.steps
             .iter()
-            .filter_map(|s| s.top1.map(|t| (s, 100.0 * (t - fp32))))
+            .map(|s| (s, 100.0 * (s.top1 - fp32)))
             .collect()
     }
 }
@@ -122,91 +83,47 @@ pub(crate) struct Entry<'a> {
     pub result: Option<RunResult>,
 }
 
-/// Lower-case letters and digits only: `ResNet50` and `resnet50` name the same network.
-fn norm(s: &str) -> String {
-    s.chars()
-        .filter(char::is_ascii_alphanumeric)
-        .map(|c| c.to_ascii_lowercase())
-        .collect()
-}
-
-/// Strategies that use beta (one-shot and random ignore it).
-fn uses_beta(strategy: &str) -> bool {
-    !matches!(strategy, "one-shot" | "random")
-}
-
-/// Order of strategies in tables and legends.
-fn strategy_rank(s: &str) -> usize {
-    [
-        "greedy",
-        "lazy-greedy",
-        "screened-greedy",
-        "one-shot",
-        "random",
-        "exhaustive",
-    ]
-    .iter()
-    .position(|x| *x == s)
-    .unwrap_or(usize::MAX)
-}
-
-/// Beta settings in numeric order, `auto` (and anything else) after the numbers.
-fn beta_key(b: &str) -> (u8, f64, &str) {
-    match b.parse::<f64>() {
-        Ok(x) if x.is_finite() => (0, x, b),
-        _ => (1, 0.0, b),
-    }
-}
-
 impl PlannedRun {
     /// Whether `arch` is not the paper's network itself but a stand-in for it.
     pub fn is_stand_in(&self) -> bool {
         self.paper_model
-            .as_deref()
-            .is_some_and(|m| norm(m) != norm(&self.arch))
+            .is_some_and(|m| self.arch.paper_model() != Some(m))
     }
 
-    /// Whether this run's `paper_model` is `model` (`ResNet50` = `resnet50`).
-    pub fn stands_for(&self, model: &str) -> bool {
-        self.paper_model
-            .as_deref()
-            .is_some_and(|m| norm(m) == norm(model))
+    /// Whether this run's `paper_model` is `model`.
+    pub fn stands_for(&self, model: PaperModel) -> bool {
+        self.paper_model == Some(model)
     }
 
     /// The network as figures name it: `resnet50`, or `resnet-tiny (stands for ResNet50)`.
     pub fn arch_label(&self) -> String {
-        match &self.paper_model {
+        match self.paper_model {
             Some(m) if self.is_stand_in() => format!("{} (stands for {m})", self.arch),
-            _ => self.arch.clone(),
+            _ => self.arch.to_string(),
         }
     }
 
     /// The paper's network as the claims name it: `ResNet50`, or
     /// `ResNet50 (stand-in: resnet-tiny)`.
     pub fn model_label(&self) -> String {
-        match &self.paper_model {
+        match self.paper_model {
             Some(m) if self.is_stand_in() => format!("{m} (stand-in: {})", self.arch),
-            Some(m) => m.clone(),
-            None => self.arch.clone(),
+            Some(m) => m.to_string(),
+            None => self.arch.to_string(),
         }
     }
 
-    /// Whether the manifest's beta is zero (`"0"`, `"0.0"`).
+    /// Whether the manifest's beta is zero.
     pub fn beta_is_zero(&self) -> bool {
-        self.beta.parse::<f64>().is_ok_and(|b| b == 0.0)
-    }
-
-    /// The manifest's beta as a number, `None` for `auto`.
-    pub fn beta_value(&self) -> Option<f64> {
-        self.beta.parse::<f64>().ok().filter(|b| b.is_finite())
+        self.beta == BetaSetting::Fixed(0.0)
     }
 }
 
 /// The beta part of a label: `β=0`, `β=0.025`, `β=auto (0.0123)` (the value the search used,
 /// when the run has one), `β=auto`.
 pub(crate) fn beta_label(plan: &PlannedRun, used: Option<f64>) -> String {
-    match (plan.beta_value(), used) {
-        (None, Some(b)) => format!("β={} ({b:.4})", plan.beta),
+    match (plan.beta, used) {
+        (BetaSetting::Auto, Some(b)) => format!("β={} ({b:.4})", plan.beta),
         _ => format!("β={}", plan.beta),
     }
 }
@@ -215,11 +132,11 @@ impl Entry<'_> {
     /// The curve's label: `greedy β=0`, `greedy β=auto (0.0123)`, `one-shot`.
     pub fn label(&self) -> String {
         let p = self.plan;
-        if uses_beta(&p.strategy) {
-            let used = self.result.as_ref().and_then(|r| r.info.beta);
+        if p.strategy.uses_beta() {
+            let used = self.result.as_ref().map(|r| r.run.beta);
             format!("{} {}", p.strategy, beta_label(p, used))
         } else {
-            p.strategy.clone()
+            p.strategy.to_string()
         }
     }
 
@@ -231,21 +148,20 @@ impl Entry<'_> {
     pub fn search_layers(&self) -> Option<&str> {
         self.result
             .as_ref()
-            .and_then(|r| r.info.search_layers.as_deref())
+            .and_then(|r| r.run.search_layers.as_deref())
+            .filter(|s| !s.is_empty())
     }
 
-    /// The order of every table: arch, pair, strategy (greedy, lazy-greedy, screened-greedy,
-    /// one-shot, random, exhaustive, others), beta (numbers ascending, then `auto`),
-    /// experiment, manifest.
+    /// The order of every table: arch (by name), pair, strategy (the vocabulary's order),
+    /// beta (numbers ascending, then `auto`), experiment, manifest.
     pub fn order(&self, other: &Self) -> Ordering {
         let (a, b) = (self.plan, other.plan);
-        (&a.arch, &a.pair)
-            .cmp(&(&b.arch, &b.pair))
-            .then(strategy_rank(&a.strategy).cmp(&strategy_rank(&b.strategy)))
-            .then(a.strategy.cmp(&b.strategy))
+        (a.arch.as_str(), a.pair, a.strategy)
+            .cmp(&(b.arch.as_str(), b.pair, b.strategy))
             .then(
-                beta_key(&a.beta)
-                    .partial_cmp(&beta_key(&b.beta))
+                a.beta
+                    .order_key()
+                    .partial_cmp(&b.beta.order_key())
                     .unwrap_or(Ordering::Equal),
             )
             .then(a.experiment.cmp(&b.experiment))
@@ -253,62 +169,13 @@ impl Entry<'_> {
     }
 }
 
-/// Reads the result of a planned run: its `runs.parquet` (the first row) and `steps.parquet`
-/// (the rows of that run_id, sorted by step). A missing `steps.parquet` gives no steps.
-pub(crate) fn load_run(dir: &Path) -> anyhow::Result<RunResult> {
-    let runs = read_parquet(&dir.join("runs.parquet"))?;
-    let ctx = || format!("reading {}", dir.join("runs.parquet").display());
-    anyhow::ensure!(
-        runs.height() >= 1,
-        "{}: no row",
-        dir.join("runs.parquet").display()
-    );
-    let s = |c: &str| strings(&runs, c).with_context(ctx).map(|v| v[0].clone());
-    let f = |c: &str| floats(&runs, c).with_context(ctx).map(|v| v[0]);
-    let i = |c: &str| ints(&runs, c).with_context(ctx).map(|v| v[0]);
-    let info = RunInfo {
-        run_id: s("run_id")?.unwrap_or_default(),
-        beta: f("beta")?,
-        fp32_top1: f("fp32_top1")?,
-        int8_top1: f("int8_top1")?,
-        device: s("device")?,
-        wall_s: f("wall_s")?,
-        evals: i("evals")?,
-        work: f("work")?,
-        n_layers: i("n_layers")?,
-        n_search_images: i("n_search_images")?,
-        search_layers: s("search_layers")?.filter(|x| !x.is_empty()),
-    };
-    let mut steps = Vec::new();
-    let path = dir.join("steps.parquet");
-    if path.is_file() {
-        let df = read_parquet(&path)?;
-        let ctx = || format!("reading {}", path.display());
-        let run_id = strings(&df, "run_id").with_context(ctx)?;
-        let step = ints(&df, "step").with_context(ctx)?;
-        let top1 = floats(&df, "top1").with_context(ctx)?;
-        let rel = floats(&df, "rel_size").with_context(ctx)?;
-        let bits = floats(&df, "size_bits").with_context(ctx)?;
-        let evals = ints(&df, "evals").with_context(ctx)?;
-        let work = floats(&df, "work").with_context(ctx)?;
-        let low = strings(&df, "low_layers").with_context(ctx)?;
-        for r in 0..df.height() {
-            let same_run = run_id[r].as_deref().is_none_or(|id| id == info.run_id);
-            if let (true, Some(k)) = (same_run, step[r]) {
-                steps.push(Step {
-                    step: k,
-                    top1: top1[r],
-                    rel_size: rel[r],
-                    size_bits: bits[r],
-                    evals: evals[r],
-                    work: work[r],
-                    low_layers: low[r].clone(),
-                });
-            }
-        }
-    }
-    steps.sort_by_key(|s| s.step);
-    Ok(RunResult { info, steps })
+/// Reads the result of a planned run: its `runs` row and its steps.
+pub(crate) fn load_run(dir: &std::path::Path) -> anyhow::Result<RunResult> {
+    let t = mpq_tables::read_run(dir)?;
+    Ok(RunResult {
+        run: t.run,
+        steps: t.steps,
+    })
 }
 
 /// The entries of one suite, results loaded, in table order.

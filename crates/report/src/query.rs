@@ -2,7 +2,6 @@
 //! are `steps`, `candidates`, `layers` and `runs` (the columns of `results/README.md`), each the
 //! concatenation of that table over all runs, so a query can compare runs, models and
 //! strategies. Output as a printed table, CSV, JSON (an array of row objects) or Parquet.
-use crate::load::load_table;
 use anyhow::{bail, Context, Result};
 use polars::prelude::{
     CsvWriter, DataFrame, IntoLazy, JsonFormat, JsonWriter, ParquetWriter, SerWriter,
@@ -12,7 +11,7 @@ use std::io::Write;
 use std::path::Path;
 
 /// The tables a query can name.
-pub const TABLES: [&str; 4] = ["steps", "candidates", "layers", "runs"];
+pub use mpq_tables::TABLES;
 
 /// Output formats of `mpq query --format`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,8 +39,9 @@ impl std::str::FromStr for Format {
 pub fn query(results_dir: &Path, sql: &str) -> Result<DataFrame> {
     let mut ctx = SQLContext::new();
     let mut found = false;
+    let dirs = mpq_tables::run_dirs(results_dir)?;
     for t in TABLES {
-        let df = load_table(results_dir, t)?;
+        let df = mpq_tables::concat_table(&dirs, t)?;
         found |= df.width() > 0;
         ctx.register(t, df.lazy());
     }

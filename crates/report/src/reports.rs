@@ -15,14 +15,14 @@ use crate::baselines::load_baselines;
 use crate::claims::claims_markdown;
 use crate::figures::{figure_number, literature_figure, render, size_figure};
 use crate::fmt::NOT_RUN;
-use crate::fsutil::write_atomic;
-use crate::load::load_run_dirs;
 use crate::plan::{entries, Entry, PlannedRun};
 use crate::summary::summary_markdown;
 use crate::tables::{
     exhaustive_markdown, planned_markdown, resnet50_w4a4_greedy, search_cost_markdown,
     table1_markdown,
 };
+use mpq_io::write_atomic;
+use mpq_vocab::{ArchName, BitPair};
 
 /// A name usable as one path component: letters, digits, `-`, `_` and `.` kept, anything else
 /// `_`.
@@ -39,10 +39,11 @@ fn file_part(s: &str) -> String {
 }
 
 /// The file name of the size figure of `pair` and `arch`: `fig5-w4a8-resnet50.svg`.
-pub fn size_figure_name(pair: &str, arch: &str) -> String {
+pub fn size_figure_name(pair: BitPair, arch: ArchName) -> String {
+    let (p, a) = (file_part(&pair.to_string()), file_part(arch.as_str()));
     match figure_number(pair) {
-        Some(n) => format!("fig{n}-{}-{}.svg", file_part(pair), file_part(arch)),
-        None => format!("fig-{}-{}.svg", file_part(pair), file_part(arch)),
+        Some(n) => format!("fig{n}-{p}-{a}.svg"),
+        None => format!("fig-{p}-{a}.svg"),
     }
 }
 
@@ -98,11 +99,7 @@ fn write_suite(
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
 
     // summary.md: the plan, then the summary rows of the finished runs.
-    let dirs: Vec<PathBuf> = entries
-        .iter()
-        .filter_map(|e| e.plan.run_dir.clone())
-        .collect();
-    let results = load_run_dirs(&dirs)?;
+    let finished: Vec<_> = entries.iter().filter_map(|e| e.result.as_ref()).collect();
     let mut md = String::new();
     let _ = writeln!(
         md,
@@ -112,7 +109,7 @@ fn write_suite(
     );
     md.push_str(&planned_markdown(entries));
     md.push('\n');
-    md.push_str(&summary_markdown(&results)?.replacen("# Summary of runs", "## Finished runs", 1));
+    md.push_str(&summary_markdown(&finished).replacen("# Summary of runs", "## Finished runs", 1));
     write(dir, "summary.md", md.as_bytes(), out)?;
 
     write(
@@ -141,21 +138,22 @@ fn write_suite(
     )?;
 
     // Figures 4-6: one per (pair, arch) planned with runs over all layers; paper figures first.
-    let mut keys: Vec<(u32, &str, &str)> = entries
+    let mut keys: Vec<(u32, BitPair, &str, ArchName)> = entries
         .iter()
         .filter(|e| e.full_ground_set())
         .map(|e| {
             (
-                figure_number(&e.plan.pair).unwrap_or(u32::MAX),
-                e.plan.pair.as_str(),
+                figure_number(e.plan.pair).unwrap_or(u32::MAX),
+                e.plan.pair,
                 e.plan.arch.as_str(),
+                e.plan.arch,
             )
         })
         .collect();
     keys.sort();
     keys.dedup();
     let mut figures = Vec::new();
-    for (_, pair, arch) in keys {
+    for (_, pair, _, arch) in keys {
         let of: Vec<&Entry> = entries
             .iter()
             .filter(|e| e.full_ground_set() && e.plan.pair == pair && e.plan.arch == arch)

@@ -6,17 +6,14 @@ use std::fmt::Write as _;
 
 use crate::baselines::Baselines;
 use crate::claims::run_cell;
-use crate::fmt::{cell, fixed, int, percent, text, Align, Table, DASH, NOT_RUN};
+use crate::fmt::{cell, fixed, int, percent, Align, Table, DASH, NOT_RUN};
 use crate::plan::Entry;
 use crate::rules::{change_points, smallest_within_change};
+use mpq_vocab::{ArchName, BitPair, PaperModel, StrategyName};
 
-/// The pair `W4A4` as table 1 writes it, `4/4`.
-fn w_a(pair: &str) -> String {
-    let p = pair.to_ascii_uppercase();
-    match p.strip_prefix('W').and_then(|r| r.split_once('A')) {
-        Some((w, a)) => format!("{w}/{a}"),
-        None => cell(pair),
-    }
+/// A pair as table 1 writes it, `4/4`.
+fn w_a(pair: BitPair) -> String {
+    format!("{}/{}", pair.w, pair.a)
 }
 
 /// The runs table 1 and figure 7 show for this project: the suite's greedy W4A4 runs over all
@@ -25,9 +22,9 @@ pub(crate) fn resnet50_w4a4_greedy<'e, 'a>(entries: &'e [Entry<'a>]) -> Vec<&'e 
     entries
         .iter()
         .filter(|e| {
-            e.plan.stands_for("ResNet50")
-                && e.plan.pair == "W4A4"
-                && e.plan.strategy == "greedy"
+            e.plan.stands_for(PaperModel::ResNet50)
+                && e.plan.pair == BitPair::W4A4
+                && e.plan.strategy == StrategyName::Greedy
                 && e.full_ground_set()
         })
         .collect()
@@ -66,34 +63,33 @@ pub(crate) fn table1_markdown(suite: &str, entries: &[Entry], b: &Baselines) -> 
         let mut row = vec![
             format!("Greedy search, this project: {}", run_cell(e)),
             DASH.to_string(),
-            w_a(&e.plan.pair),
+            w_a(e.plan.pair),
         ];
         let Some(r) = &e.result else {
             row.extend(std::iter::repeat_n(NOT_RUN.to_string(), 5));
             t.push(row);
             continue;
         };
-        let fp32 = r.info.fp32_top1;
-        row.push(percent(fp32));
-        let pick = fp32.and_then(|f| smallest_within_change(&r.trade_offs(), f, threshold));
-        match (pick, fp32) {
-            (Some(p), Some(f)) => {
+        let fp32 = r.run.fp32_top1;
+        row.push(percent(Some(fp32)));
+        match smallest_within_change(&r.trade_offs(), fp32, threshold) {
+            Some(p) => {
                 row.push(percent(Some(p.top1)));
-                row.push(fixed(Some(change_points(&p, f)), 3));
+                row.push(fixed(Some(change_points(&p, fp32)), 3));
                 row.push(fixed(Some(p.rel_size), 4));
                 row.push(cell(&format!(
                     "run {}, step {} of {}; top-1 on {} search images",
-                    r.info.run_id,
+                    r.run.run_id,
                     int(p.step),
-                    int(r.info.n_layers),
-                    int(r.info.n_search_images)
+                    r.run.n_layers,
+                    r.run.n_search_images
                 )));
             }
-            _ => {
+            None => {
                 row.extend(std::iter::repeat_n(DASH.to_string(), 3));
                 row.push(cell(&format!(
                     "run {}: no step's change is {} points or better",
-                    r.info.run_id, threshold
+                    r.run.run_id, threshold
                 )));
             }
         }
@@ -177,12 +173,12 @@ pub(crate) fn search_cost_markdown(suite: &str, entries: &[Entry]) -> String {
         let p = e.plan;
         let mut row = vec![
             cell(&p.experiment),
-            cell(&p.arch),
-            cell(&p.pair),
-            cell(&p.strategy),
+            p.arch.to_string(),
+            p.pair.to_string(),
+            p.strategy.to_string(),
             cell(&crate::plan::beta_label(
                 p,
-                e.result.as_ref().and_then(|r| r.info.beta),
+                e.result.as_ref().map(|r| r.run.beta),
             ))
             .replace("β=", ""),
             search_layers_cell(e),
@@ -190,12 +186,12 @@ pub(crate) fn search_cost_markdown(suite: &str, entries: &[Entry]) -> String {
         match &e.result {
             None => row.extend(std::iter::repeat_n(NOT_RUN.to_string(), 6)),
             Some(r) => {
-                let i = &r.info;
-                row.push(int(i.evals));
-                row.push(fixed(i.work, 1));
-                row.push(fixed(i.wall_s, 1));
-                row.push(text(&i.device));
-                row.push(int(i.n_search_images));
+                let i = &r.run;
+                row.push(i.evals.to_string());
+                row.push(fixed(Some(i.work), 1));
+                row.push(fixed(Some(i.wall_s), 1));
+                row.push(cell(&i.device));
+                row.push(i.n_search_images.to_string());
                 row.push(cell(&i.run_id));
             }
         }
@@ -205,13 +201,9 @@ pub(crate) fn search_cost_markdown(suite: &str, entries: &[Entry]) -> String {
     // Relative cost per (arch, pair, search layers), against the group's greedy run with beta 0,
     // else its first greedy run in table order.
     let mut rel = Table::new(&RELATIVE);
-    let mut groups: Vec<(&str, &str, Option<&str>)> = Vec::new();
+    let mut groups: Vec<(ArchName, BitPair, Option<&str>)> = Vec::new();
     for e in entries.iter().filter(|e| e.result.is_some()) {
-        let k = (
-            e.plan.arch.as_str(),
-            e.plan.pair.as_str(),
-            e.search_layers(),
-        );
+        let k = (e.plan.arch, e.plan.pair, e.search_layers());
         if !groups.contains(&k) {
             groups.push(k);
         }
@@ -228,7 +220,7 @@ pub(crate) fn search_cost_markdown(suite: &str, entries: &[Entry]) -> String {
             .collect();
         let greedy: Vec<&&Entry> = members
             .iter()
-            .filter(|e| e.plan.strategy == "greedy")
+            .filter(|e| e.plan.strategy == StrategyName::Greedy)
             .collect();
         let reference = greedy
             .iter()
@@ -240,8 +232,8 @@ pub(crate) fn search_cost_markdown(suite: &str, entries: &[Entry]) -> String {
             let g = reference.and_then(|g| g.result.as_ref());
             let is_ref = reference.is_some_and(|g| std::ptr::eq(g, *e));
             rel.push(vec![
-                cell(arch),
-                cell(pair),
+                arch.to_string(),
+                pair.to_string(),
                 cell(layers.unwrap_or("all")),
                 format!(
                     "{} [{}]{}",
@@ -249,12 +241,9 @@ pub(crate) fn search_cost_markdown(suite: &str, entries: &[Entry]) -> String {
                     cell(&e.plan.experiment),
                     if is_ref { " (reference)" } else { "" }
                 ),
-                ratio(
-                    r.info.evals.map(|x| x as f64),
-                    g.and_then(|g| g.info.evals.map(|x| x as f64)),
-                ),
-                ratio(r.info.work, g.and_then(|g| g.info.work)),
-                ratio(r.info.wall_s, g.and_then(|g| g.info.wall_s)),
+                ratio(Some(r.run.evals as f64), g.map(|g| g.run.evals as f64)),
+                ratio(Some(r.run.work), g.map(|g| g.run.work)),
+                ratio(Some(r.run.wall_s), g.map(|g| g.run.wall_s)),
             ]);
         }
     }
@@ -298,7 +287,7 @@ pub(crate) fn exhaustive_markdown(suite: &str, entries: &[Entry]) -> String {
     );
     let ex: Vec<&Entry> = entries
         .iter()
-        .filter(|e| e.plan.strategy == "exhaustive")
+        .filter(|e| e.plan.strategy == StrategyName::Exhaustive)
         .collect();
     if ex.is_empty() {
         let _ = writeln!(md, "This suite plans no exhaustive run.");
@@ -309,7 +298,7 @@ pub(crate) fn exhaustive_markdown(suite: &str, entries: &[Entry]) -> String {
             md,
             "## {} {}, {} [{}]\n",
             cell(&x.plan.arch_label()),
-            cell(&x.plan.pair),
+            x.plan.pair,
             cell(&x.label()),
             cell(&x.plan.experiment)
         );
@@ -322,7 +311,7 @@ pub(crate) fn exhaustive_markdown(suite: &str, entries: &[Entry]) -> String {
             md,
             "Searched layers: {}. Run {}.\n",
             layers.map_or("all".to_string(), cell),
-            cell(&xr.info.run_id)
+            cell(&xr.run.run_id)
         );
         let same = |e: &&Entry| {
             !std::ptr::eq(*e, x) && e.plan.arch == x.plan.arch && e.plan.pair == x.plan.pair
@@ -356,25 +345,24 @@ pub(crate) fn exhaustive_markdown(suite: &str, entries: &[Entry]) -> String {
         for s in &xr.steps {
             let mut row = vec![
                 s.step.to_string(),
-                percent(s.top1),
-                match &s.low_layers {
-                    Some(l) if l.is_empty() => "{}".to_string(),
-                    Some(l) => format!("{{{}}}", cell(l)),
-                    None => DASH.to_string(),
+                percent(Some(s.top1)),
+                if s.low_layers.is_empty() {
+                    "{}".to_string()
+                } else {
+                    format!("{{{}}}", cell(&s.low_layers))
                 },
             ];
             for o in &others {
                 let top1 = o
                     .result
                     .as_ref()
-                    .and_then(|r| r.step(Some(s.step)))
-                    .and_then(|st| st.top1);
+                    .and_then(|r| r.step(Some(i64::from(s.step))))
+                    .map(|st| st.top1);
                 row.push(percent(top1));
-                let (gap, ratio) = match (s.top1, top1) {
-                    (Some(opt), Some(t)) => {
-                        (Some(100.0 * (opt - t)), (opt != 0.0).then(|| t / opt))
-                    }
-                    _ => (None, None),
+                let opt = s.top1;
+                let (gap, ratio) = match top1 {
+                    Some(t) => (Some(100.0 * (opt - t)), (opt != 0.0).then(|| t / opt)),
+                    None => (None, None),
                 };
                 row.push(fixed(gap, 2));
                 row.push(fixed(ratio, 4));
@@ -418,15 +406,15 @@ pub(crate) fn planned_markdown(entries: &[Entry]) -> String {
         t.push(vec![
             cell(&p.experiment),
             cell(&p.manifest.display().to_string()),
-            cell(&p.arch),
-            text(&p.paper_model),
-            cell(&p.pair),
-            cell(&p.strategy),
-            cell(&p.beta),
-            fixed(e.result.as_ref().and_then(|r| r.info.beta), 4),
+            p.arch.to_string(),
+            p.paper_model.map_or(DASH.to_string(), |m| m.to_string()),
+            p.pair.to_string(),
+            p.strategy.to_string(),
+            p.beta.to_string(),
+            fixed(e.result.as_ref().map(|r| r.run.beta), 4),
             e.result
                 .as_ref()
-                .map_or(NOT_RUN.to_string(), |r| cell(&r.info.run_id)),
+                .map_or(NOT_RUN.to_string(), |r| cell(&r.run.run_id)),
         ]);
     }
     t.render("*The plan has no run in this suite.*")

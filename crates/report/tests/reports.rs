@@ -9,6 +9,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use mpq_report::rules::{first_reaching_reduction, greedy_advantage, smallest_within_change};
 use mpq_report::*;
+use mpq_vocab::{
+    ArchName, BetaSetting, BitPair, PaperModel, RunRow, RunTables, StepRow, StrategyName,
+};
 use polars::prelude::*;
 
 /// A temporary directory removed on drop.
@@ -68,7 +71,7 @@ struct Fx {
     work: f64,
     wall_s: f64,
     device: &'static str,
-    /// Written without the columns the runner adds later (they must read as null).
+    /// Written before `int8_top1` was renamed `high_top1`.
     old: bool,
 }
 
@@ -105,104 +108,113 @@ fn fxhash(s: &str) -> u32 {
         .fold(2166136261u32, |h, b| (h ^ b as u32).wrapping_mul(16777619))
 }
 
-/// Writes the run directory of `f` under `results` and returns its plan entry.
+/// Writes the run directory of `f` under `results` (rows of the vocabulary's types, as the
+/// runner writes them) and returns its plan entry.
 fn store(results: &Path, f: &Fx) -> PlannedRun {
+    let arch: ArchName = f.arch.parse().unwrap();
+    let pair: BitPair = f.pair.parse().unwrap();
+    let strategy: StrategyName = f.strategy.parse().unwrap();
+    let beta: BetaSetting = f.beta.parse().unwrap();
+    let paper_model: Option<PaperModel> = f.paper_model.map(|m| m.parse().unwrap());
     let mut run_dir = None;
     if !f.steps.is_empty() {
         let id = run_id(f);
         let dir = results.join(f.exp).join(&id);
         let h = f.steps.len();
         let n = (h - 1) as u32;
-        let size_bits: Vec<u64> = f
-            .steps
-            .iter()
-            .map(|s| (s.0 * 32.0 * TOTAL_WEIGHTS).round() as u64)
-            .collect();
         let low: Vec<String> = match f.low {
             Some(l) => l.iter().map(|s| s.to_string()).collect(),
             None => (0..h)
                 .map(|k| (0..k).map(|i| i.to_string()).collect::<Vec<_>>().join(","))
                 .collect(),
         };
-        let mut steps = df!(
-            "run_id" => vec![id.as_str(); h],
-            "experiment" => vec![f.exp; h],
-            "arch" => vec![f.arch; h],
-            "pair" => vec![f.pair; h],
-            "strategy" => vec![f.strategy; h],
-            "beta" => vec![f.beta_used; h],
-            "step" => (0..h as u32).collect::<Vec<_>>(),
-            "layer_index" => (0..h as u32).map(|k| k.checked_sub(1)).collect::<Vec<_>>(),
-            "top1" => f.steps.iter().map(|s| s.1).collect::<Vec<_>>(),
-            "size_bits" => size_bits,
-            "rel_size" => f.steps.iter().map(|s| s.0).collect::<Vec<_>>(),
-            "evals" => (0..h as u64).collect::<Vec<_>>(),
-            "low_layers" => low,
-            "work" => (0..h).map(|k| k as f64).collect::<Vec<_>>(),
-        )
-        .unwrap();
-        let mut runs = df!(
-            "run_id" => [id.as_str()],
-            "experiment" => [f.exp],
-            "arch" => [f.arch],
-            "pair" => [f.pair],
-            "high_pair" => ["W8A8"],
-            "strategy" => [f.strategy],
-            "beta" => [f.beta_used],
-            "manifest" => ["[experiment]\n"],
-            "manifest_hash" => ["abcdef"],
-            "git_commit" => [None::<&str>],
-            "device" => [f.device],
-            "fp32_top1" => [f.fp32],
-            "int8_top1" => [f.int8],
-            "n_layers" => [n],
-            "n_search_images" => [512u32],
-            "n_calib_images" => [256u32],
-            "started_at" => ["2024-01-01T00:00:00Z"],
-            "finished_at" => ["2024-01-01T00:00:00Z"],
-            "status" => ["finished"],
-            "wall_s" => [f.wall_s],
-            "evals" => [f.evals],
-            "suite" => [f.suite],
-            "paper_model" => [f.paper_model],
-            "manifest_path" => [format!("experiments/{}/{}.toml", f.suite, f.exp)],
-            "beta_setting" => [f.beta],
-            "input_key" => ["k"],
-            "code_version" => ["v"],
-            "search_layers" => [f.search_layers],
-            "work" => [f.work],
+        let steps = f
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(k, &(rel_size, top1))| StepRow {
+                run_id: id.clone(),
+                experiment: f.exp.into(),
+                arch,
+                pair,
+                strategy,
+                beta: f.beta_used,
+                step: k as u32,
+                layer: (k > 0).then(|| format!("l{k}")),
+                layer_index: (k as u32).checked_sub(1),
+                top1,
+                objective: Some(top1),
+                params_low: k as u64,
+                size_bits: (rel_size * 32.0 * TOTAL_WEIGHTS).round() as u64,
+                rel_size,
+                evals: k as u64,
+                elapsed_s: k as f64,
+                low_layers: low[k].clone(),
+                work: k as f64,
+            })
+            .collect();
+        let run = RunRow {
+            run_id: id.clone(),
+            experiment: f.exp.into(),
+            arch,
+            pair,
+            high_pair: BitPair::W8A8,
+            strategy,
+            beta: f.beta_used,
+            manifest: "[experiment]\n".into(),
+            manifest_hash: "abcdef".into(),
+            git_commit: None,
+            device: f.device.into(),
+            fp32_top1: f.fp32,
+            high_top1: f.int8,
+            n_layers: n,
+            n_search_images: 512,
+            n_calib_images: 256,
+            skipped_images: 0,
+            started_at: "2024-01-01T00:00:00Z".into(),
+            finished_at: "2024-01-01T00:00:00Z".into(),
+            status: "finished".into(),
+            wall_s: f.wall_s,
+            evals: f.evals,
+            suite: Some(f.suite.into()),
+            paper_model,
+            manifest_path: format!("experiments/{}/{}.toml", f.suite, f.exp),
+            beta_setting: beta,
+            input_key: "k".into(),
+            code_version: "v".into(),
+            search_layers: f.search_layers.map(str::to_string),
+            max_steps: None,
+            work: f.work,
+            evals_replayed: 0,
+        };
+        mpq_tables::write_run(
+            &dir,
+            &RunTables {
+                steps,
+                candidates: vec![],
+                layers: vec![],
+                run,
+            },
         )
         .unwrap();
         if f.old {
-            for c in ["low_layers", "work"] {
-                steps.drop_in_place(c).unwrap();
-            }
-            for c in [
-                "suite",
-                "paper_model",
-                "manifest_path",
-                "beta_setting",
-                "input_key",
-                "code_version",
-                "search_layers",
-                "work",
-            ] {
-                runs.drop_in_place(c).unwrap();
-            }
+            // Written before `int8_top1` was renamed `high_top1`: read under either name.
+            let path = dir.join("runs.parquet");
+            let mut runs = mpq_tables::read_parquet(&path).unwrap();
+            runs.rename("high_top1", "int8_top1".into()).unwrap();
+            put(&mut runs, &path);
         }
-        put(&mut steps, &dir.join("steps.parquet"));
-        put(&mut runs, &dir.join("runs.parquet"));
         run_dir = Some(dir);
     }
     PlannedRun {
         suite: f.suite.to_string(),
         experiment: f.exp.to_string(),
         manifest: PathBuf::from(format!("experiments/{}/{}.toml", f.suite, f.exp)),
-        arch: f.arch.to_string(),
-        paper_model: f.paper_model.map(str::to_string),
-        pair: f.pair.to_string(),
-        strategy: f.strategy.to_string(),
-        beta: f.beta.to_string(),
+        arch,
+        paper_model,
+        pair,
+        strategy,
+        beta,
         run_dir,
     }
 }
@@ -294,7 +306,7 @@ const B: Fx = Fx {
     ..Z
 };
 
-/// Written without the runner's new columns.
+/// Written before the rename of `int8_top1`.
 const O8: Fx = Fx {
     exp: "rt-w4a8-one-shot",
     strategy: "one-shot",

@@ -1,44 +1,11 @@
-//! The report from hand-built Parquet files: loading rules, the summary table and its numbers.
+//! The summary table of a suite (`summary.md`) from runs written as the runner writes them:
+//! one row per finished run with its numbers, the best trade-off rule, the order.
 
-use std::fs::{self, File};
+use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use mpq_report::*;
-use polars::prelude::*;
-
-/// A temporary directory removed on drop (the crate takes no tempfile dependency).
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> Self {
-        static N: AtomicU64 = AtomicU64::new(0);
-        let p = std::env::temp_dir().join(format!(
-            "mpq-report-test-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = fs::remove_dir_all(&p);
-        fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
-
-fn write(df: &mut DataFrame, path: &Path) {
-    fs::create_dir_all(path.parent().unwrap()).unwrap();
-    ParquetWriter::new(File::create(path).unwrap())
-        .finish(df)
-        .unwrap();
-}
+use mpq_vocab::{ArchName, BetaSetting, BitPair, RunRow, RunTables, StepRow, StrategyName};
 
 struct Run<'a> {
     experiment: &'a str,
@@ -47,72 +14,108 @@ struct Run<'a> {
     started_at: &'a str,
     beta: f64,
     fp32: f64,
-    int8: f64,
+    high: f64,
     wall_s: f64,
     /// (rel_size, top1) per step, step 0 first.
     steps: &'a [(f64, f64)],
 }
 
-fn runs_df(r: &Run) -> DataFrame {
-    let n = r.steps.len() as u32 - 1;
-    DataFrame::new(
-        1,
-        vec![
-            Column::new("run_id".into(), [r.run_id]),
-            Column::new("experiment".into(), [r.experiment]),
-            Column::new("arch".into(), ["resnet-tiny"]),
-            Column::new("pair".into(), ["W4A8"]),
-            Column::new("high_pair".into(), ["W8A8"]),
-            Column::new("strategy".into(), [r.strategy]),
-            Column::new("beta".into(), [r.beta]),
-            Column::new("manifest".into(), ["[experiment]\n"]),
-            Column::new("manifest_hash".into(), ["abcdef"]),
-            Column::new("git_commit".into(), [None::<&str>]),
-            Column::new("device".into(), ["cpu"]),
-            Column::new("fp32_top1".into(), [r.fp32]),
-            Column::new("int8_top1".into(), [r.int8]),
-            Column::new("n_layers".into(), [n]),
-            Column::new("n_search_images".into(), [512u32]),
-            Column::new("n_calib_images".into(), [256u32]),
-            Column::new("started_at".into(), [r.started_at]),
-            Column::new("finished_at".into(), [r.started_at]),
-            Column::new("status".into(), ["finished"]),
-            Column::new("wall_s".into(), [r.wall_s]),
-            Column::new("evals".into(), [u64::from(n * (n + 1) / 2)]),
-        ],
-    )
-    .unwrap()
-}
-
-fn steps_df(r: &Run) -> DataFrame {
-    let h = r.steps.len();
-    let step: Vec<u32> = (0..h as u32).collect();
-    let layer_index: Vec<Option<u32>> = (0..h as u32).map(|k| k.checked_sub(1)).collect();
-    DataFrame::new(
-        h,
-        vec![
-            Column::new("run_id".into(), vec![r.run_id; h]),
-            Column::new("experiment".into(), vec![r.experiment; h]),
-            Column::new("step".into(), step),
-            Column::new("layer_index".into(), layer_index),
-            Column::new(
-                "top1".into(),
-                r.steps.iter().map(|s| s.1).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "rel_size".into(),
-                r.steps.iter().map(|s| s.0).collect::<Vec<_>>(),
-            ),
-        ],
-    )
-    .unwrap()
-}
-
-fn store(results: &Path, r: &Run) -> PathBuf {
+/// Writes `r` under `results` with the vocabulary's rows and returns its plan entry.
+fn store(results: &Path, r: &Run) -> PlannedRun {
     let dir = results.join(r.experiment).join(r.run_id);
-    write(&mut steps_df(r), &dir.join("steps.parquet"));
-    write(&mut runs_df(r), &dir.join("runs.parquet"));
-    dir
+    let strategy: StrategyName = r.strategy.parse().unwrap();
+    let n = r.steps.len() as u32 - 1;
+    let steps = r
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(k, &(rel_size, top1))| StepRow {
+            run_id: r.run_id.into(),
+            experiment: r.experiment.into(),
+            arch: ArchName::ResnetTiny,
+            pair: BitPair::W4A8,
+            strategy,
+            beta: r.beta,
+            step: k as u32,
+            layer: None,
+            layer_index: (k as u32).checked_sub(1),
+            top1,
+            objective: None,
+            params_low: 0,
+            size_bits: 0,
+            rel_size,
+            evals: 0,
+            elapsed_s: 0.0,
+            low_layers: String::new(),
+            work: 0.0,
+        })
+        .collect();
+    let run = RunRow {
+        run_id: r.run_id.into(),
+        experiment: r.experiment.into(),
+        arch: ArchName::ResnetTiny,
+        pair: BitPair::W4A8,
+        high_pair: BitPair::W8A8,
+        strategy,
+        beta: r.beta,
+        manifest: "[experiment]\n".into(),
+        manifest_hash: "abcdef".into(),
+        git_commit: None,
+        device: "cpu".into(),
+        fp32_top1: r.fp32,
+        high_top1: r.high,
+        n_layers: n,
+        n_search_images: 512,
+        n_calib_images: 256,
+        skipped_images: 0,
+        started_at: r.started_at.into(),
+        finished_at: r.started_at.into(),
+        status: "finished".into(),
+        wall_s: r.wall_s,
+        evals: u64::from(n * (n + 1) / 2),
+        suite: Some("s".into()),
+        paper_model: None,
+        manifest_path: "m.toml".into(),
+        beta_setting: BetaSetting::Fixed(r.beta),
+        input_key: "k".into(),
+        code_version: "v".into(),
+        search_layers: None,
+        max_steps: None,
+        work: 0.0,
+        evals_replayed: 0,
+    };
+    mpq_tables::write_run(
+        &dir,
+        &RunTables {
+            steps,
+            candidates: vec![],
+            layers: vec![],
+            run,
+        },
+    )
+    .unwrap();
+    PlannedRun {
+        suite: "s".into(),
+        experiment: r.experiment.into(),
+        manifest: PathBuf::from(format!("{}.toml", r.experiment)),
+        arch: ArchName::ResnetTiny,
+        paper_model: None,
+        pair: BitPair::W4A8,
+        strategy,
+        beta: BetaSetting::Fixed(r.beta),
+        run_dir: Some(dir),
+    }
+}
+
+fn baselines_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments/baselines")
+}
+
+/// The suite's summary.md for `plan`.
+fn summary(tmp: &Path, plan: &[PlannedRun]) -> String {
+    let reports = tmp.join("reports");
+    write_reports(plan, &baselines_dir(), &reports).unwrap();
+    fs::read_to_string(reports.join("s/summary.md")).unwrap()
 }
 
 const GREEDY: Run = Run {
@@ -122,7 +125,7 @@ const GREEDY: Run = Run {
     started_at: "2024-01-02T00:00:00Z",
     beta: 0.025,
     fp32: 0.7613,
-    int8: 0.75,
+    high: 0.75,
     wall_s: 123.456,
     // Within 1 point of 0.75: >= 0.74. Step 3 (0.17, exactly 0.74) qualifies; step 4 (0.15,
     // 0.7399) does not, although it is smaller.
@@ -147,7 +150,7 @@ const ONE_SHOT_LATE: Run = Run {
     started_at: "2024-01-05T00:00:00Z",
     beta: 0.0,
     fp32: 0.5,
-    int8: 0.5,
+    high: 0.5,
     wall_s: 2.0,
     // Two steps at the smallest qualifying size: the higher top-1 wins.
     steps: &[(0.25, 0.5), (0.2, 0.495), (0.2, 0.499), (0.1, 0.2)],
@@ -160,7 +163,7 @@ const ONE_SHOT_EARLY: Run = Run {
     started_at: "2024-01-03T00:00:00Z",
     beta: 0.0,
     fp32: 0.5,
-    int8: 0.5,
+    high: 0.5,
     wall_s: 1.0,
     // Nothing but step 0 qualifies.
     steps: &[(0.25, 0.5), (0.2, 0.3)],
@@ -174,17 +177,13 @@ fn row_of<'a>(md: &'a str, run_id: &str) -> &'a str {
 
 #[test]
 fn summary_has_one_row_per_run_with_the_numbers_and_the_rule() {
-    let tmp = TempDir::new();
+    let tmp = tempfile::tempdir().unwrap();
     let results = tmp.path().join("results");
-    store(&results, &GREEDY);
-    store(&results, &ONE_SHOT_LATE);
-    store(&results, &ONE_SHOT_EARLY);
-
-    let r = load_results(&results).unwrap();
-    assert_eq!(r.runs.height(), 3);
-    assert_eq!(r.steps.height(), 6 + 4 + 2);
-
-    let md = summary_markdown(&r).unwrap();
+    let plan: Vec<PlannedRun> = [&GREEDY, &ONE_SHOT_LATE, &ONE_SHOT_EARLY]
+        .into_iter()
+        .map(|r| store(&results, r))
+        .collect();
+    let md = summary(tmp.path(), &plan);
     assert_eq!(row_of(&md, GREEDY.run_id), GREEDY_ROW, "\n{md}");
 
     let late = row_of(&md, ONE_SHOT_LATE.run_id);
@@ -198,128 +197,32 @@ fn summary_has_one_row_per_run_with_the_numbers_and_the_rule() {
         "only step 0 qualifies: {early}"
     );
 
-    // Sorted by experiment, then start time.
+    // Sorted by experiment, then start time (among the finished runs' rows).
+    let finished = &md[md.find("## Finished runs").unwrap()..];
     let order: Vec<usize> = [ONE_SHOT_EARLY.run_id, ONE_SHOT_LATE.run_id, GREEDY.run_id]
         .iter()
-        .map(|id| md.find(row_of(&md, id)).unwrap())
+        .map(|id| finished.find(row_of(finished, id)).unwrap())
         .collect();
     assert!(order.windows(2).all(|w| w[0] < w[1]), "{md}");
 
     // The header and the caption stating the rule.
     assert!(md.contains(
-        "| experiment | arch | pair | strategy | beta | FP32 top-1 (%) | INT8 top-1 (%) | layers \
+        "| experiment | arch | pair | strategy | beta | FP32 top-1 (%) | all-high top-1 (%) | layers \
          | evaluations | wall time (s) | best rel. size | best top-1 (%) | run_id |"
     ));
-    assert!(md.contains("at most 1 point below the INT8 top-1"), "{md}");
+    assert!(md.contains("at most 1 point below the all-high"), "{md}");
     assert!(md.contains("smallest relative size"), "{md}");
     assert!(!md.contains("No runs were found"));
 }
 
 #[test]
-fn unfinished_runs_and_dot_files_are_ignored() {
-    let tmp = TempDir::new();
-    let results = tmp.path();
-    store(results, &GREEDY);
-    // An unfinished run: steps but no runs.parquet.
-    let unfinished = results.join("b-greedy").join("20240109T000000Z-dddddddd");
-    write(
-        &mut steps_df(&ONE_SHOT_LATE),
-        &unfinished.join("steps.parquet"),
-    );
-    // A writer's temporary file and a dot-directory holding a complete run.
-    let dir = results.join(GREEDY.experiment).join(GREEDY.run_id);
-    fs::write(dir.join(".runs.parquet.123.0.tmp"), b"half a file").unwrap();
-    store(&results.join(".trash"), &ONE_SHOT_EARLY);
-    // Other files lying around.
-    fs::write(results.join("README.md"), b"# layout\n").unwrap();
-
-    let r = load_results(results).unwrap();
-    assert_eq!(r.runs.height(), 1);
-    assert_eq!(r.steps.height(), GREEDY.steps.len());
-    let md = summary_markdown(&r).unwrap();
-    assert_eq!(
-        md.lines()
-            .filter(|l| l.starts_with("| ") && l.contains("Z-"))
-            .count(),
-        1
-    );
-    assert!(md.contains(GREEDY_ROW));
-}
-
-#[test]
-fn files_with_different_columns_are_concatenated_diagonally() {
-    let tmp = TempDir::new();
-    store(tmp.path(), &GREEDY);
-    // An older run without wall_s and evals, with an extra column, and n_layers as Int64.
-    let dir = tmp.path().join("c-old").join("20230101T000000Z-eeeeeeee");
-    let mut runs = runs_df(&Run {
-        experiment: "c-old",
-        run_id: "20230101T000000Z-eeeeeeee",
-        ..GREEDY
-    });
-    runs.drop_in_place("wall_s").unwrap();
-    runs.drop_in_place("evals").unwrap();
-    runs.replace("n_layers", Column::new("n_layers".into(), [5i64]))
-        .unwrap();
-    runs.with_column(Column::new("note".into(), ["old"]))
-        .unwrap();
-    write(&mut runs, &dir.join("runs.parquet"));
-
-    let r = load_results(tmp.path()).unwrap();
-    assert_eq!(r.runs.height(), 2);
-    assert!(r.runs.column("note").is_ok());
-    let md = summary_markdown(&r).unwrap();
-    // No steps for the old run and no wall time or evaluations: dashes, never invented numbers.
-    let old = row_of(&md, "20230101T000000Z-eeeeeeee");
-    assert!(old.contains("| 5 | — | — | — | — |"), "{old}");
-    assert!(md.contains(GREEDY_ROW));
-}
-
-#[test]
-fn no_runs_gives_a_table_saying_so() {
-    let tmp = TempDir::new();
-    for dir in [tmp.path().to_path_buf(), tmp.path().join("missing")] {
-        let r = load_results(&dir).unwrap();
-        assert_eq!(r.runs.height(), 0);
-        let md = summary_markdown(&r).unwrap();
-        assert!(md.contains("| experiment | arch |"), "{md}");
-        assert!(md.contains("No runs were found"), "{md}");
-    }
-}
-
-#[test]
-fn write_report_writes_summary_md_atomically() {
-    let tmp = TempDir::new();
-    let results = tmp.path().join("results");
-    let reports = tmp.path().join("reports");
-    store(&results, &GREEDY);
-    let p = write_report(&results, &reports).unwrap();
-    assert_eq!(p, reports.join("summary.md"));
-    let md = fs::read_to_string(&p).unwrap();
-    assert!(md.contains(GREEDY_ROW), "{md}");
-    // Run again (replacing the file); no temporary files are left behind.
-    write_report(&results, &reports).unwrap();
-    let names: Vec<String> = fs::read_dir(&reports)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    assert_eq!(names, ["summary.md"]);
-    // Deterministic output: same results, same bytes.
-    assert_eq!(fs::read_to_string(&p).unwrap(), md);
-}
-
-#[test]
-fn write_atomic_keeps_the_target_when_it_cannot_replace_it() {
-    let tmp = TempDir::new();
-    let target = tmp.path().join("summary.md");
-    fs::create_dir(&target).unwrap();
-    assert!(write_atomic(&target, b"x").is_err());
-    assert!(target.is_dir());
-    assert_eq!(
-        fs::read_dir(tmp.path()).unwrap().count(),
-        1,
-        "temporary file removed"
-    );
+fn no_finished_run_gives_a_table_saying_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut p = store(&tmp.path().join("results"), &GREEDY);
+    p.run_dir = None;
+    let md = summary(tmp.path(), &[p]);
+    assert!(md.contains("| experiment | arch |"), "{md}");
+    assert!(md.contains("No runs were found"), "{md}");
 }
 
 #[test]
@@ -345,7 +248,7 @@ fn best_trade_off_rule() {
     let tie = [p(5, 0.2, 0.6), p(4, 0.2, 0.6), p(3, 0.2, 0.61)];
     assert_eq!(best_trade_off(&tie, 0.6), Some(tie[2]));
     assert_eq!(best_trade_off(&tie[..2], 0.6), Some(tie[1]));
-    // A step that beats the INT8 model counts too.
+    // A step that beats the all-high model counts too.
     assert_eq!(
         best_trade_off(&[p(0, 0.25, 0.5), p(1, 0.2, 0.9)], 0.5),
         Some(p(1, 0.2, 0.9))

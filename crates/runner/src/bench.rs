@@ -12,56 +12,74 @@
 //! the largest top-1 difference at any step, and the difference of the areas under the top-1
 //! against relative size curves. One run's ratio is the figure that counts: the machines are
 //! noisy, and every path of a pair runs back to back.
-use crate::evaluator::ModelEvaluator;
-use crate::manifest::StrategyName;
-use crate::run::{calibrate, prepare, problem_of, strategy_of};
+use crate::core::evaluator::ModelEvaluator;
+use crate::core::{calibrate, problem_of, strategy_of};
+use crate::run::prepare;
 use anyhow::{bail, Context, Result};
 use mpq_quant::{rel_size, size_bits};
+use mpq_vocab::{BitPair, StrategyName};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-/// One path: its label and the `--set` options that select it.
+/// One path: its label, its strategy and evaluator settings.
 pub struct PathSpec {
     pub label: &'static str,
-    pub sets: &'static [&'static str],
+    pub strategy: StrategyName,
+    /// `runtime.prefix_reuse` and `runtime.parallel` (`None`: the manifest's).
+    pub prefix_reuse: Option<bool>,
+    pub parallel: Option<bool>,
+}
+
+impl PathSpec {
+    /// The `--set` options that select this path.
+    fn sets(&self) -> Vec<String> {
+        let mut v = vec![format!("search.strategy={}", self.strategy)];
+        if let Some(b) = self.prefix_reuse {
+            v.push(format!("runtime.prefix_reuse={b}"));
+        }
+        if let Some(b) = self.parallel {
+            v.push(format!("runtime.parallel={b}"));
+        }
+        v
+    }
+}
+
+/// A path labelled by its strategy's name.
+const fn path(strategy: StrategyName) -> PathSpec {
+    PathSpec {
+        label: strategy.as_str(),
+        strategy,
+        prefix_reuse: None,
+        parallel: None,
+    }
 }
 
 /// The paths compared, the reference first.
 pub const PATHS: &[PathSpec] = &[
     PathSpec {
         label: "greedy, naive",
-        sets: &["search.strategy=greedy", "runtime.prefix_reuse=false"],
+        strategy: StrategyName::Greedy,
+        prefix_reuse: Some(false),
+        parallel: None,
     },
     PathSpec {
         label: "greedy, prefix reuse",
-        sets: &[
-            "search.strategy=greedy",
-            "runtime.prefix_reuse=true",
-            "runtime.parallel=false",
-        ],
+        strategy: StrategyName::Greedy,
+        prefix_reuse: Some(true),
+        parallel: Some(false),
     },
     PathSpec {
         label: "greedy, prefix reuse + parallel",
-        sets: &["search.strategy=greedy", "runtime.prefix_reuse=true"],
+        strategy: StrategyName::Greedy,
+        prefix_reuse: Some(true),
+        parallel: None,
     },
-    PathSpec {
-        label: "lazy-greedy",
-        sets: &["search.strategy=lazy-greedy"],
-    },
-    PathSpec {
-        label: "screened-greedy",
-        sets: &["search.strategy=screened-greedy"],
-    },
-    PathSpec {
-        label: "one-shot",
-        sets: &["search.strategy=one-shot"],
-    },
-    PathSpec {
-        label: "random",
-        sets: &["search.strategy=random"],
-    },
+    path(StrategyName::LazyGreedy),
+    path(StrategyName::ScreenedGreedy),
+    path(StrategyName::OneShot),
+    path(StrategyName::Random),
 ];
 
 /// What a child reports about one search.
@@ -163,7 +181,7 @@ pub struct BenchOptions {
     pub exe: PathBuf,
     /// Manifests of the models (their pair and strategy are overridden).
     pub manifests: Vec<PathBuf>,
-    pub pairs: Vec<String>,
+    pub pairs: Vec<BitPair>,
     /// Extra `--set` options for every path (e.g. fewer search images).
     pub sets: Vec<String>,
 }
@@ -204,7 +222,7 @@ pub fn bench_search(o: &BenchOptions, row: &mut dyn FnMut(&str)) -> Result<Strin
             for p in PATHS {
                 let mut sets = o.sets.clone();
                 sets.push(format!("quant.pair={pair}"));
-                sets.extend(p.sets.iter().map(|s| s.to_string()));
+                sets.extend(p.sets());
                 let r = run_child(o, manifest, &sets)?;
                 let reference = naive.get_or_insert_with(|| r.clone()).clone();
                 let max_diff = r

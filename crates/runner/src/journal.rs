@@ -2,7 +2,9 @@
 //! started again answers the evaluations it already made from the journal. Searches are
 //! deterministic functions of their evaluations, so a resumed search fast-forwards through the
 //! journaled ones and ends with exactly the steps and candidates of an uninterrupted run
-//! (timings aside), whatever point it was killed at.
+//! (timings aside), whatever point it was killed at. [`Journaled`] is the evaluator wrapper
+//! that does it: every evaluation appended to disk before it is used, an evaluation already in
+//! the journal answered from it.
 //!
 //! Format: a text file, one evaluation per line, appended and synced (`fdatasync`) before the
 //! evaluation is used:
@@ -17,9 +19,12 @@
 //! the middle of a write leaves at most one such line, which is cut off on reopening, so a torn
 //! write is never read as a result.
 use anyhow::{bail, Context, Result};
+use mpq_io::{hex, unhex};
+use mpq_search::{Count, Evaluator};
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 const HEADER: &str = "mpq-journal 1\n";
@@ -74,20 +79,6 @@ fn fnv1a(s: &str) -> u64 {
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
     h
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 fn format_line(key: &Key, e: &Entry) -> String {
@@ -221,6 +212,118 @@ impl Journal {
 
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
+    }
+}
+
+/// Why a journaled evaluation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum JournaledError<E: std::error::Error + Send + Sync + 'static> {
+    #[error(transparent)]
+    Eval(E),
+    #[error("{0:#}")]
+    Journal(anyhow::Error),
+}
+
+/// An evaluator whose evaluations go through a journal (see the module documentation).
+pub struct Journaled<'j, E> {
+    pub inner: E,
+    journal: &'j mut Journal,
+    /// Evaluations answered from the journal.
+    pub hits: usize,
+}
+
+impl<'j, E: Evaluator> Journaled<'j, E> {
+    pub fn new(inner: E, journal: &'j mut Journal) -> Self {
+        Journaled {
+            inner,
+            journal,
+            hits: 0,
+        }
+    }
+
+    /// The journaled answers for `keys`, evaluating the missing ones with `eval` in one call
+    /// and journaling them; `None` (nothing journaled) when `eval` cannot answer.
+    fn through<T: Copy>(
+        &mut self,
+        keys: Vec<Key>,
+        from_entry: impl Fn(Entry) -> Option<T>,
+        to_entry: impl Fn(T) -> Entry,
+        eval: impl FnOnce(&mut E, &[usize]) -> Result<Option<Vec<T>>, E::Error>,
+    ) -> Result<Option<Vec<T>>, JournaledError<E::Error>> {
+        let mut out: Vec<Option<T>> = keys
+            .iter()
+            .map(|k| self.journal.get(k).and_then(&from_entry))
+            .collect();
+        let missing: Vec<usize> = (0..keys.len()).filter(|&i| out[i].is_none()).collect();
+        self.hits += keys.len() - missing.len();
+        if !missing.is_empty() {
+            let Some(values) = eval(&mut self.inner, &missing).map_err(JournaledError::Eval)?
+            else {
+                return Ok(None);
+            };
+            for (&i, v) in missing.iter().zip(values) {
+                self.journal
+                    .put(keys[i].clone(), to_entry(v))
+                    .map_err(JournaledError::Journal)?;
+                out[i] = Some(v);
+            }
+        }
+        Ok(Some(out.into_iter().map(|v| v.expect("filled")).collect()))
+    }
+}
+
+impl<E: Evaluator> Evaluator for Journaled<'_, E> {
+    type Error = JournaledError<E::Error>;
+    fn accuracy(&mut self, low: &[bool]) -> Result<f64, Self::Error> {
+        Ok(self.accuracies(&[low.to_vec()])?[0])
+    }
+    fn accuracies(&mut self, sets: &[Vec<bool>]) -> Result<Vec<f64>, Self::Error> {
+        let values = self.through(
+            sets.iter().map(|s| Key::accuracy(s)).collect(),
+            |e| match e {
+                Entry::Accuracy(a) => Some(a),
+                Entry::Count { .. } => None,
+            },
+            Entry::Accuracy,
+            |inner, idx| {
+                let sub: Vec<Vec<bool>> = idx.iter().map(|&i| sets[i].clone()).collect();
+                inner.accuracies(&sub).map(Some)
+            },
+        )?;
+        Ok(values.expect("accuracies always answer"))
+    }
+    fn batch_hint(&self) -> usize {
+        self.inner.batch_hint()
+    }
+    fn commit(&mut self, low: &[bool]) -> Result<(), Self::Error> {
+        self.inner.commit(low).map_err(JournaledError::Eval)
+    }
+    fn n_parts(&self) -> usize {
+        self.inner.n_parts()
+    }
+    fn count(&mut self, low: &[bool], parts: Range<usize>) -> Result<Option<Count>, Self::Error> {
+        Ok(self.counts(&[low.to_vec()], parts)?.map(|v| v[0]))
+    }
+    fn counts(
+        &mut self,
+        sets: &[Vec<bool>],
+        parts: Range<usize>,
+    ) -> Result<Option<Vec<Count>>, Self::Error> {
+        self.through(
+            sets.iter().map(|s| Key::count(s, parts.clone())).collect(),
+            |e| match e {
+                Entry::Count { correct, total } => Some(Count { correct, total }),
+                Entry::Accuracy(_) => None,
+            },
+            |c: Count| Entry::Count {
+                correct: c.correct,
+                total: c.total,
+            },
+            |inner, idx| {
+                let sub: Vec<Vec<bool>> = idx.iter().map(|&i| sets[i].clone()).collect();
+                inner.counts(&sub, parts.clone())
+            },
+        )
     }
 }
 

@@ -1,17 +1,26 @@
-//! Orchestration: manifest schema and layering, the manifest's data (`dataset`), running a
-//! manifest (model, data, calibration, search), progress display, and the result store, the
-//! only writer under results/.
+//! Orchestration: manifest schema and layering, finding manifests and suites, running a
+//! manifest (its core computes the numbers; the store writes them under results/, the only
+//! writer there), resuming from the journal, deciding what is up to date (`reproduce`), the
+//! benchmarks of the search paths, and each command's body (`commands`).
+//!
+//! Module dependencies point one way: `commands` -> `reproduce` -> `run` -> `core`,
+//! `journal`, `store`, `fingerprint` (-> `codeversion`), `inputs`, `discover` -> `manifest`,
+//! `system`.
 
 pub mod bench;
-pub mod dataset;
-pub mod evaluator;
+pub mod codeversion;
+pub mod commands;
+pub mod core;
+pub mod discover;
 pub mod fingerprint;
+pub mod inputs;
 pub mod journal;
 pub mod manifest;
 pub mod progress;
 pub mod reproduce;
 pub mod run;
 pub mod store;
+pub mod system;
 pub mod validate;
 
 pub use run::{run, RunOptions, RunOutcome};

@@ -18,35 +18,14 @@ use figment::error::Kind;
 use figment::providers::{Format, Serialized, Toml};
 use figment::value::{Dict, Map};
 use figment::{Figment, Metadata, Profile, Provider, Source};
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use sha2::{Digest, Sha256};
+use mpq_vocab::{
+    ArchName, BetaSetting, BitPair, DataSource, Dataset, DeviceSpec, Interpolation, PaperModel,
+    PoolDraw, Split, StrategyName, Transform,
+};
+use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::path::{Component, Path, PathBuf};
-use std::str::FromStr;
 
-/// A (weight bits, activation bits) pair such as `W4A8`, each in 2..=8. The quantizer's own
-/// type, re-exported: `FromStr` parses `^[Ww](\d)[Aa](\d)$` strictly, `Display` writes `W4A8`.
-/// In a manifest it is that string.
-pub use mpq_quant::BitPair;
-
-/// Architectures this build can run (`model.arch`).
-pub const KNOWN_ARCHS: &[&str] = &[
-    "resnet-tiny",
-    "mobilenet-tiny",
-    "resnet18",
-    "resnet50",
-    "mobilenet_v2",
-    "xception",
-];
-/// Datasets this build can load (`data.dataset`).
-pub const KNOWN_DATASETS: &[&str] = &["embedded", "imagefolder", "tensors"];
-/// Splits of the embedded dataset (`data.calib_split`, `data.search_split`).
-pub const KNOWN_SPLITS: &[&str] = &["train", "calibration", "search", "test"];
-/// Parts of an image pool (`imagefolder`, `tensors`) a split key can name; see
-/// `mpq_data::subset`.
-pub const KNOWN_IMAGE_SPLITS: &[&str] = &mpq_data::subset::Part::NAMES;
-/// Resampling filters of `data.interpolation`.
-pub const KNOWN_INTERPOLATIONS: &[&str] = &["bilinear", "bicubic"];
 /// The file name of the defaults layer.
 pub const DEFAULTS_FILE: &str = "defaults.toml";
 
@@ -59,18 +38,17 @@ pub struct ExperimentSection {
     /// Seeds everything random in a run besides the data (the `random` strategy's order).
     pub seed: u64,
     pub description: String,
-    /// The paper's network this run reproduces or stands in for (`ResNet18`, `ResNet50`,
-    /// `MobileNetV2`, `Xception`; empty: none). The report puts the run next to the paper's
-    /// numbers for that network.
-    pub paper_model: String,
+    /// The paper's network this run reproduces or stands in for (absent: none). The report
+    /// puts the run next to the paper's numbers for that network.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paper_model: Option<PaperModel>,
 }
 
 /// `[model]`
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ModelSection {
-    /// One of [`KNOWN_ARCHS`].
-    pub arch: String,
+    pub arch: ArchName,
     /// Safetensors file; required. Relative to the working directory.
     pub weights: PathBuf,
 }
@@ -79,8 +57,7 @@ pub struct ModelSection {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DataSection {
-    /// One of [`KNOWN_DATASETS`].
-    pub dataset: String,
+    pub dataset: Dataset,
     /// The image folder (`imagefolder`; empty: `$MPQ_IMAGENET_DIR`) or the prepared file
     /// (`tensors`). Relative to the working directory. Not used by `embedded`.
     pub path: PathBuf,
@@ -93,16 +70,15 @@ pub struct DataSection {
     pub calib_images: usize,
     /// >= 1
     pub search_images: usize,
-    /// One of [`KNOWN_SPLITS`] (`embedded`) or [`KNOWN_IMAGE_SPLITS`].
-    pub calib_split: String,
-    /// One of [`KNOWN_SPLITS`] (`embedded`) or [`KNOWN_IMAGE_SPLITS`].
-    pub search_split: String,
+    /// One of the dataset's splits ([`Dataset::splits`]).
+    pub calib_split: Split,
+    /// One of the dataset's splits.
+    pub search_split: Split,
     /// Shorter side after resizing (`imagefolder`, `tensors`).
     pub resize: usize,
     /// Side of the center crop, <= `resize`.
     pub crop: usize,
-    /// One of [`KNOWN_INTERPOLATIONS`].
-    pub interpolation: String,
+    pub interpolation: Interpolation,
     /// Per-channel normalization `(x - mean) / std` of values in [0, 1].
     pub mean: [f64; 3],
     /// Each > 0.
@@ -118,42 +94,9 @@ pub struct DataSection {
 #[serde(deny_unknown_fields, default)]
 pub struct QuantSection {
     /// The lower pair layers are moved to.
-    #[serde(with = "pair_serde")]
     pub pair: BitPair,
     /// The pair every layer starts at; differs from `pair`.
-    #[serde(with = "pair_serde")]
     pub high: BitPair,
-}
-
-/// `search.strategy`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum StrategyName {
-    /// The paper's Algorithm 1.
-    #[serde(rename = "greedy")]
-    Greedy,
-    /// Order by single-layer sensitivity (Wu et al. 2020, as the paper extends it).
-    #[serde(rename = "one-shot")]
-    OneShot,
-    /// Minoux's accelerated greedy (stale marginal values as upper bounds).
-    #[serde(rename = "lazy-greedy")]
-    LazyGreedy,
-    /// Greedy that screens candidates on a fraction of the images first.
-    #[serde(rename = "screened-greedy")]
-    ScreenedGreedy,
-    /// The best set of each size, by trying every set (small N only).
-    #[serde(rename = "exhaustive")]
-    Exhaustive,
-    /// A seeded random order: the floor any search must beat.
-    #[serde(rename = "random")]
-    Random,
-}
-
-/// `search.beta`: a fixed finite beta >= 0, or `"auto"` (paper sec. 4.1). In a manifest, a
-/// number (integers accepted) or the string `"auto"`.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum BetaSetting {
-    Fixed(f64),
-    Auto,
 }
 
 /// `[search]`
@@ -174,14 +117,6 @@ pub struct SearchSection {
     pub screen_z: f64,
     /// exhaustive: refuse when more layers than this are searchable (2^N evaluations).
     pub max_layers: usize,
-}
-
-/// `runtime.device`: `"cpu"`, `"cuda"` (= `"cuda:0"`) or `"cuda:N"`. CUDA devices parse only in
-/// a build with the runner's `cuda` feature.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum DeviceSpec {
-    Cpu,
-    Cuda(usize),
 }
 
 /// `[runtime]`
@@ -220,7 +155,7 @@ pub struct Manifest {
 impl Default for ModelSection {
     fn default() -> Self {
         ModelSection {
-            arch: "resnet-tiny".into(),
+            arch: ArchName::ResnetTiny,
             weights: PathBuf::new(),
         }
     }
@@ -230,17 +165,17 @@ impl Default for DataSection {
     fn default() -> Self {
         let pre = mpq_data::Preprocess::default();
         DataSection {
-            dataset: "embedded".into(),
+            dataset: Dataset::Embedded,
             path: PathBuf::new(),
             seed: 0,
             subset_seed: 0,
             calib_images: 256,
             search_images: 512,
-            calib_split: "calibration".into(),
-            search_split: "search".into(),
+            calib_split: Split::Calibration,
+            search_split: Split::Search,
             resize: pre.resize,
             crop: pre.crop,
-            interpolation: pre.interpolation.name().into(),
+            interpolation: pre.interpolation,
             // mpq_data's IMAGENET_MEAN and IMAGENET_STD, as the decimals they are written in.
             mean: [0.485, 0.456, 0.406],
             std: [0.229, 0.224, 0.225],
@@ -253,7 +188,7 @@ impl Default for DataSection {
 impl Default for QuantSection {
     fn default() -> Self {
         QuantSection {
-            pair: BitPair { w: 4, a: 8 },
+            pair: BitPair::W4A8,
             high: BitPair::W8A8,
         }
     }
@@ -287,146 +222,6 @@ impl Default for RuntimeSection {
     }
 }
 
-/// `BitPair` as its string, for `#[serde(with)]` (the quant crate has no serde).
-mod pair_serde {
-    use super::*;
-    pub fn serialize<S: Serializer>(p: &BitPair, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&p.to_string())
-    }
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BitPair, D::Error> {
-        let s = String::deserialize(d)?;
-        s.parse().map_err(serde::de::Error::custom)
-    }
-}
-
-impl StrategyName {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StrategyName::Greedy => "greedy",
-            StrategyName::OneShot => "one-shot",
-            StrategyName::LazyGreedy => "lazy-greedy",
-            StrategyName::ScreenedGreedy => "screened-greedy",
-            StrategyName::Exhaustive => "exhaustive",
-            StrategyName::Random => "random",
-        }
-    }
-}
-
-impl fmt::Display for StrategyName {
-    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl BetaSetting {
-    fn fixed<E: serde::de::Error>(b: f64) -> Result<BetaSetting, E> {
-        if b.is_finite() && b >= 0.0 {
-            // + 0.0 turns -0.0 into 0.0, so both resolve (and hash) alike.
-            Ok(BetaSetting::Fixed(b + 0.0))
-        } else {
-            Err(E::custom(format!(
-                "beta must be a finite number >= 0 or \"auto\", got {b}"
-            )))
-        }
-    }
-}
-
-impl fmt::Display for BetaSetting {
-    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        match self {
-            BetaSetting::Fixed(b) => write!(f, "{b}"),
-            BetaSetting::Auto => f.write_str("auto"),
-        }
-    }
-}
-
-impl Serialize for BetaSetting {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self {
-            BetaSetting::Fixed(b) => s.serialize_f64(*b),
-            BetaSetting::Auto => s.serialize_str("auto"),
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for BetaSetting {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl serde::de::Visitor<'_> for V {
-            type Value = BetaSetting;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a finite number >= 0 or \"auto\"")
-            }
-            fn visit_f64<E: serde::de::Error>(self, b: f64) -> Result<BetaSetting, E> {
-                BetaSetting::fixed(b)
-            }
-            fn visit_i64<E: serde::de::Error>(self, b: i64) -> Result<BetaSetting, E> {
-                BetaSetting::fixed(b as f64)
-            }
-            fn visit_u64<E: serde::de::Error>(self, b: u64) -> Result<BetaSetting, E> {
-                BetaSetting::fixed(b as f64)
-            }
-            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<BetaSetting, E> {
-                if s == "auto" {
-                    Ok(BetaSetting::Auto)
-                } else {
-                    Err(E::custom(format!(
-                        "beta must be a finite number >= 0 or \"auto\", got {s:?}"
-                    )))
-                }
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-impl fmt::Display for DeviceSpec {
-    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        match self {
-            DeviceSpec::Cpu => f.write_str("cpu"),
-            DeviceSpec::Cuda(i) => write!(f, "cuda:{i}"),
-        }
-    }
-}
-
-impl FromStr for DeviceSpec {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        let bad = || format!("device must be \"cpu\", \"cuda\" or \"cuda:N\", got {s:?}");
-        let d = match s {
-            "cpu" => DeviceSpec::Cpu,
-            "cuda" => DeviceSpec::Cuda(0),
-            _ => DeviceSpec::Cuda(
-                s.strip_prefix("cuda:")
-                    .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-                    .and_then(|n| n.parse().ok())
-                    .ok_or_else(bad)?,
-            ),
-        };
-        if matches!(d, DeviceSpec::Cuda(_)) && !cfg!(feature = "cuda") {
-            return Err(format!(
-                "device {s:?} needs CUDA, and this build has none: rebuild with `--features cuda` \
-                 (e.g. `cargo build --release --features cuda`)"
-            ));
-        }
-        Ok(d)
-    }
-}
-
-impl Serialize for DeviceSpec {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.to_string())
-    }
-}
-
-impl<'de> Deserialize<'de> for DeviceSpec {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d)?
-            .parse()
-            .map_err(serde::de::Error::custom)
-    }
-}
-
 /// A manifest with every layer applied and checked.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Resolved {
@@ -438,6 +233,8 @@ pub struct Resolved {
     pub toml: String,
     /// Hex SHA-256 of `toml`.
     pub hash: String,
+    /// The `[data]` section as the source it names, with that kind's fields.
+    pub data: DataSource,
 }
 
 /// A bad manifest. Displays as one line: `<file>: <key>: <message>`, or `<file>: <message>`
@@ -700,16 +497,42 @@ pub fn load_with_env(
 
     let toml = toml::to_string(&manifest)
         .map_err(|e| ManifestError::new(path, None, format!("cannot serialize: {e}")))?;
-    let hash = Sha256::digest(toml.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let hash = mpq_io::sha256_hex(toml.as_bytes());
     Ok(Resolved {
+        data: data_source(&manifest.data),
         manifest,
         path: path.to_path_buf(),
         toml,
         hash,
     })
+}
+
+/// Whether `name` is one plain path component (it names the run directory
+/// `results/<name>/`): not empty, no separator, not `.` or `..`, not hidden, no control
+/// characters. `Err` says what is wrong.
+pub fn check_dir_name(name: &str) -> Result<(), String> {
+    let bad = |why: &str| {
+        Err(format!(
+            "{name:?} {why}: it names the run directory results/<name>/, so it must be one plain \
+             path component (letters, digits, '-', '_', '.', ...)"
+        ))
+    };
+    if name.trim().is_empty() {
+        return Err("must not be empty".into());
+    }
+    if name.contains(['/', '\\']) {
+        return bad("contains a path separator");
+    }
+    if name.starts_with('.') {
+        return bad("starts with '.'");
+    }
+    if name.chars().any(char::is_control) {
+        return bad("contains a control character");
+    }
+    match Path::new(name).components().collect::<Vec<_>>()[..] {
+        [Component::Normal(_)] => Ok(()),
+        _ => bad("is not a plain file name"),
+    }
 }
 
 /// The checks serde cannot express, each naming where the offending key was set.
@@ -721,17 +544,8 @@ fn check(m: &Manifest, fig: &Figment, layers: &Layers) -> Result<(), ManifestErr
             message,
         ))
     };
-    let one_of = |what: &str, v: &str, known: &[&str]| {
-        format!("unknown {what} {v:?} (known: {})", known.join(", "))
-    };
-    if m.experiment.name.trim().is_empty() {
-        return fail("experiment.name", "must not be empty".into());
-    }
-    if !KNOWN_ARCHS.contains(&m.model.arch.as_str()) {
-        return fail(
-            "model.arch",
-            one_of("architecture", &m.model.arch, KNOWN_ARCHS),
-        );
+    if let Err(e) = check_dir_name(&m.experiment.name) {
+        return fail("experiment.name", e);
     }
     if m.model.weights.as_os_str().is_empty() {
         return fail(
@@ -739,28 +553,19 @@ fn check(m: &Manifest, fig: &Figment, layers: &Layers) -> Result<(), ManifestErr
             "required: the safetensors file of the model's weights".into(),
         );
     }
-    if !KNOWN_DATASETS.contains(&m.data.dataset.as_str()) {
-        return fail(
-            "data.dataset",
-            one_of("dataset", &m.data.dataset, KNOWN_DATASETS),
-        );
-    }
-    let splits = if m.data.dataset == "embedded" {
-        KNOWN_SPLITS
-    } else {
-        KNOWN_IMAGE_SPLITS
-    };
+    let splits = m.data.dataset.splits();
     for (key, v) in [
-        ("data.calib_split", &m.data.calib_split),
-        ("data.search_split", &m.data.search_split),
+        ("data.calib_split", m.data.calib_split),
+        ("data.search_split", m.data.search_split),
     ] {
-        if !splits.contains(&v.as_str()) {
+        if !splits.contains(&v) {
+            let known: Vec<&str> = splits.iter().map(|s| s.as_str()).collect();
             return fail(
                 key,
                 format!(
-                    "unknown split {v:?} of dataset {:?} (known: {})",
+                    "unknown split \"{v}\" of dataset \"{}\" (known: {})",
                     m.data.dataset,
-                    splits.join(", ")
+                    known.join(", ")
                 ),
             );
         }
@@ -775,12 +580,6 @@ fn check(m: &Manifest, fig: &Figment, layers: &Layers) -> Result<(), ManifestErr
                 "the crop ({}) must not exceed data.resize ({})",
                 m.data.crop, m.data.resize
             ),
-        );
-    }
-    if !KNOWN_INTERPOLATIONS.contains(&m.data.interpolation.as_str()) {
-        return fail(
-            "data.interpolation",
-            one_of("interpolation", &m.data.interpolation, KNOWN_INTERPOLATIONS),
         );
     }
     if m.data.mean.iter().any(|v| !v.is_finite()) {
@@ -822,33 +621,31 @@ fn check(m: &Manifest, fig: &Figment, layers: &Layers) -> Result<(), ManifestErr
             return fail("search.layers", format!("layer {i} is listed twice"));
         }
     }
-    if let Some(arch) = mpq_models::Arch::by_name(&m.model.arch) {
-        let n = arch.layers.len();
-        if let Some(&i) = m.search.layers.iter().find(|&&i| i >= n) {
-            return fail(
-                "search.layers",
-                format!(
-                    "layer {i} does not exist: {} has layers 0..{}",
-                    m.model.arch,
-                    n - 1
-                ),
-            );
-        }
-        let searchable = if m.search.layers.is_empty() {
-            n
-        } else {
-            m.search.layers.len()
-        };
-        if m.search.strategy == StrategyName::Exhaustive && searchable > m.search.max_layers {
-            return fail(
-                "search.strategy",
-                format!(
-                    "exhaustive search over {searchable} layers needs 2^{searchable} evaluations; \
-                     it is limited to search.max_layers = {} (restrict search.layers)",
-                    m.search.max_layers
-                ),
-            );
-        }
+    let n = mpq_models::Arch::new(m.model.arch).layers.len();
+    if let Some(&i) = m.search.layers.iter().find(|&&i| i >= n) {
+        return fail(
+            "search.layers",
+            format!(
+                "layer {i} does not exist: {} has layers 0..{}",
+                m.model.arch,
+                n - 1
+            ),
+        );
+    }
+    let searchable = if m.search.layers.is_empty() {
+        n
+    } else {
+        m.search.layers.len()
+    };
+    if m.search.strategy == StrategyName::Exhaustive && searchable > m.search.max_layers {
+        return fail(
+            "search.strategy",
+            format!(
+                "exhaustive search over {searchable} layers needs 2^{searchable} evaluations; \
+                 it is limited to search.max_layers = {} (restrict search.layers)",
+                m.search.max_layers
+            ),
+        );
     }
     if m.quant.pair == m.quant.high {
         // Blame whichever of the two was set by the later layer.
@@ -863,33 +660,51 @@ fn check(m: &Manifest, fig: &Figment, layers: &Layers) -> Result<(), ManifestErr
             ),
         );
     }
+    if let (DeviceSpec::Cuda(_), false) = (m.runtime.device, cfg!(feature = "cuda")) {
+        return fail(
+            "runtime.device",
+            format!(
+                "device \"{}\" needs CUDA, and this build has none: rebuild with `--features cuda` \
+                 (e.g. `cargo build --release --features cuda`)",
+                m.runtime.device
+            ),
+        );
+    }
     Ok(())
 }
 
-/// The manifests at `path`: a file is itself; a directory gives every `*.toml` below it,
-/// recursively and sorted, except files named `defaults.toml`, anything under a directory named
-/// `baselines`, and hidden (`.`) directories. Symbolic links to directories are not followed.
-pub fn find_manifests(path: &Path) -> Vec<PathBuf> {
-    fn walk(d: &Path, out: &mut Vec<PathBuf>) {
-        let Ok(rd) = std::fs::read_dir(d) else { return };
-        for e in rd.flatten() {
-            let p = e.path();
-            let name = e.file_name().to_string_lossy().into_owned();
-            let Ok(ft) = e.file_type() else { continue };
-            if ft.is_dir() {
-                if name != "baselines" && !name.starts_with('.') {
-                    walk(&p, out);
-                }
-            } else if name.ends_with(".toml") && name != DEFAULTS_FILE && p.is_file() {
-                out.push(p);
-            }
-        }
+/// The source a checked `[data]` section names (its splits are valid for its dataset).
+fn data_source(d: &DataSection) -> DataSource {
+    let transform = Transform {
+        resize: d.resize,
+        crop: d.crop,
+        interpolation: d.interpolation,
+        mean: d.mean,
+        std: d.std,
+    };
+    let draw = || PoolDraw {
+        subset_seed: d.subset_seed,
+        calib: d.calib_split.pool().expect("checked split"),
+        search: d.search_split.pool().expect("checked split"),
+    };
+    let path = (!d.path.as_os_str().is_empty()).then(|| d.path.clone());
+    match d.dataset {
+        Dataset::Embedded => DataSource::Embedded {
+            seed: d.seed,
+            calib: d.calib_split.synth().expect("checked split"),
+            search: d.search_split.synth().expect("checked split"),
+        },
+        Dataset::ImageFolder => DataSource::ImageFolder {
+            folder: path,
+            draw: draw(),
+            transform,
+            skip_corrupt: d.skip_corrupt,
+            allow_empty_classes: d.allow_empty_classes,
+        },
+        Dataset::Tensors => DataSource::Tensors {
+            file: d.path.clone(),
+            draw: draw(),
+            transform,
+        },
     }
-    if path.is_file() {
-        return vec![path.to_path_buf()];
-    }
-    let mut out = vec![];
-    walk(path, &mut out);
-    out.sort();
-    out
 }

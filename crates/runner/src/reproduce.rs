@@ -6,14 +6,16 @@
 //! - up to date: a finished run with the manifest's input key exists (see `fingerprint`: the
 //!   resolved manifest, the files it reads, the code version); nothing runs;
 //! - run: no finished run has that key; the reason names what changed since the latest
-//!   finished run (manifest, a file, the code) or says there is none; an unfinished run with
-//!   that key is resumed from its journal;
+//!   finished run (which manifest keys, old -> new; which input files; which code units) or
+//!   says there is none; an unfinished run with that key is resumed from its journal;
 //! - skipped: a file it reads is missing (a paper manifest without ImageNet or weights). A
 //!   suite with such manifests gets one line saying what to configure; asking for that suite by
 //!   name makes it an error.
 //!
 //! Every manifest is resolved and checked before anything runs.
+use crate::discover::{find_manifests, suites};
 use crate::fingerprint::{input_key, InputKey};
+use crate::inputs::{inputs, Missing};
 use crate::manifest::{self, Resolved};
 use crate::store::{stored_runs, StoredRun};
 use anyhow::{bail, Context, Result};
@@ -51,7 +53,7 @@ pub enum Action {
         resume: Option<StoredRun>,
     },
     /// A file it reads is missing.
-    Skip { missing: Vec<String> },
+    Skip { missing: Vec<Missing> },
 }
 
 /// One manifest of the plan.
@@ -74,69 +76,6 @@ impl Entry {
     }
 }
 
-/// The suites under `root`: its subdirectories holding manifests, sorted (`baselines/` and
-/// hidden directories excluded).
-pub fn suites(root: &Path) -> Result<Vec<String>> {
-    let rd = std::fs::read_dir(root)
-        .with_context(|| format!("{}: cannot read the experiments directory", root.display()))?;
-    let mut out: Vec<String> = rd
-        .flatten()
-        .filter(|e| e.path().is_dir())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n != "baselines" && !n.starts_with('.'))
-        .filter(|n| !manifest::find_manifests(&root.join(n)).is_empty())
-        .collect();
-    out.sort();
-    Ok(out)
-}
-
-/// The suite of a manifest: the directory directly under the one holding the nearest
-/// `defaults.toml` (normally `experiments/`), else the manifest's own directory's name.
-pub fn suite_of(manifest: &Path) -> Option<String> {
-    let abs = std::path::absolute(manifest).ok()?;
-    if let Some(defaults) = manifest::defaults_for(manifest) {
-        let root = std::path::absolute(defaults).ok()?.parent()?.to_path_buf();
-        if let Ok(rel) = abs.strip_prefix(&root) {
-            let mut comps = rel.components();
-            let first = comps.next()?;
-            if comps.next().is_some() {
-                return Some(first.as_os_str().to_string_lossy().into_owned());
-            }
-        }
-    }
-    Some(abs.parent()?.file_name()?.to_string_lossy().into_owned())
-}
-
-/// The files a manifest's run reads, and the reasons some are missing (one each, naming the
-/// manifest key that points at it).
-pub fn inputs(m: &manifest::Manifest) -> (Vec<PathBuf>, Vec<String>) {
-    let mut files = vec![m.model.weights.clone()];
-    let mut missing = vec![];
-    if !m.model.weights.exists() {
-        missing.push(format!(
-            "model.weights: {}: file not found",
-            m.model.weights.display()
-        ));
-    }
-    match crate::dataset::data_inputs(&m.data) {
-        Ok(f) => {
-            let what = if m.data.dataset == "imagefolder" {
-                "image folder"
-            } else {
-                "file"
-            };
-            for p in &f {
-                if !p.exists() {
-                    missing.push(format!("data.path: {}: {what} not found", p.display()));
-                }
-            }
-            files.extend(f);
-        }
-        Err(e) => missing.push(e),
-    }
-    (files, missing)
-}
-
 /// Why a run with `key` is needed, given the runs already stored.
 fn why_run(key: &InputKey, stored: &[StoredRun], force: bool) -> String {
     if force
@@ -150,11 +89,11 @@ fn why_run(key: &InputKey, stored: &[StoredRun], force: bool) -> String {
     match latest.and_then(|r| r.key.as_ref()) {
         None => "no previous run".into(),
         Some(old) => {
-            let changed = key.changed_since(old);
+            let changed = key.changes_since(old);
             if changed.is_empty() {
                 "no previous run".into()
             } else {
-                format!("changed since the last run: {}", changed.join(", "))
+                format!("changed since the last run: {changed}")
             }
         }
     }
@@ -180,7 +119,7 @@ pub fn plan(opts: &ReproduceOptions) -> Result<Vec<Entry>> {
     let mut entries = vec![];
     let mut names: std::collections::HashMap<String, PathBuf> = Default::default();
     for suite in chosen {
-        for path in manifest::find_manifests(&opts.root.join(&suite)) {
+        for path in find_manifests(&opts.root.join(&suite)) {
             let resolved = manifest::load(&path, &opts.sets)?;
             let name = resolved.manifest.experiment.name.clone();
             if let Some(other) = names.insert(name.clone(), path.clone()) {
@@ -199,7 +138,7 @@ pub fn plan(opts: &ReproduceOptions) -> Result<Vec<Entry>> {
                 }
             }
             let m = &resolved.manifest;
-            let (files, missing) = inputs(m);
+            let (files, missing) = inputs(&resolved);
             let (key, action) = if !missing.is_empty() {
                 (None, Action::Skip { missing })
             } else {
@@ -247,18 +186,18 @@ pub fn skipped_suites(entries: &[Entry], root: &Path) -> Vec<(String, String)> {
         if skipped.is_empty() {
             continue;
         }
-        let mut reasons: Vec<String> = vec![];
+        let mut reasons: Vec<&Missing> = vec![];
         for e in &skipped {
             if let Action::Skip { missing } = &e.action {
                 for m in missing {
-                    if !reasons.contains(m) {
-                        reasons.push(m.clone());
+                    if !reasons.contains(&m) {
+                        reasons.push(m);
                     }
                 }
             }
         }
         // What every manifest of the suite lacks (the data) first, then per-model weights.
-        reasons.sort_by_key(|r| !r.starts_with("data."));
+        reasons.sort();
         let shown = reasons.len().min(3);
         let more = if reasons.len() > shown {
             format!(" and {} more", reasons.len() - shown)
@@ -277,7 +216,11 @@ pub fn skipped_suites(entries: &[Entry], root: &Path) -> Vec<(String, String)> {
                 "{suite}: {} of {} manifests skipped, inputs missing: {}{more}{see}",
                 skipped.len(),
                 entries.iter().filter(|e| e.suite == suite).count(),
-                reasons[..shown].join("; "),
+                reasons[..shown]
+                    .iter()
+                    .map(|r| r.to_string())
+                    .collect::<Vec<_>>()
+                    .join("; "),
             ),
         ));
     }
@@ -294,7 +237,10 @@ pub fn describe(e: &Entry) -> String {
             why,
             resume: Some(r),
         } => format!("{name}: resume {} ({why})", r.dir.display()),
-        Action::Skip { missing } => format!("{name}: skipped ({})", missing.join("; ")),
+        Action::Skip { missing } => {
+            let why: Vec<String> = missing.iter().map(|m| m.to_string()).collect();
+            format!("{name}: skipped ({})", why.join("; "))
+        }
     }
 }
 
@@ -308,11 +254,11 @@ pub fn report_plan(entries: &[Entry]) -> Vec<mpq_report::PlannedRun> {
                 suite: e.suite.clone(),
                 experiment: m.experiment.name.clone(),
                 manifest: e.manifest.clone(),
-                arch: m.model.arch.clone(),
-                paper_model: Some(m.experiment.paper_model.clone()).filter(|s| !s.is_empty()),
-                pair: m.quant.pair.to_string(),
-                strategy: m.search.strategy.to_string(),
-                beta: m.search.beta.to_string(),
+                arch: m.model.arch,
+                paper_model: m.experiment.paper_model,
+                pair: m.quant.pair,
+                strategy: m.search.strategy,
+                beta: m.search.beta,
                 run_dir: e.current_run().map(|r| r.dir.clone()),
             }
         })
@@ -383,9 +329,9 @@ pub fn reproduce(
                 "{}/{}: {} evaluations ({} from the journal) in {:.1}s -> {}",
                 e.suite,
                 e.resolved.manifest.experiment.name,
-                o.evals,
+                o.tables.run.evals,
                 o.resumed_evals,
-                o.wall_s,
+                o.tables.run.wall_s,
                 o.dir.display()
             ));
         }

@@ -1,375 +1,31 @@
 //! The result store: the only writer under `results/`.
 //!
-//! A run is stored as one directory, `results/<experiment>/<run_id>/`, holding four Parquet
-//! tables: `steps.parquet`, `candidates.parquet`, `layers.parquet` and `runs.parquet`. The layout
-//! and every column are documented in `results/README.md`; the column names are the project's
-//! contract with its users and never change (new columns may be added).
+//! A run is stored as one directory, `results/<experiment>/<run_id>/`, holding its input key
+//! (`input.key`), the journal of its evaluations (`journal.log`), a lock while a process runs
+//! it, and, when it has finished, its four Parquet tables (written by `mpq_tables`, documented
+//! in `results/README.md`; the column names are the project's contract with its users).
 //!
 //! Invariants:
-//! - every file is written through a temporary file in the same directory (`.<name>.<unique>.tmp`),
-//!   fsynced, then renamed onto its final name, so a killed process never leaves a half-written
-//!   table; a failed write removes its temporary file and leaves any previous file untouched;
+//! - every file is written atomically (`mpq_io`): a killed process never leaves a half-written
+//!   file, and a failed write leaves any previous file untouched;
 //! - `runs.parquet` is written last, so a directory without it is an unfinished run (readers,
 //!   such as the report crate, skip it);
-//! - only plain Parquet types: UTF-8 strings, Float64, UInt32 and UInt64, with nulls for `None`
-//!   (no categoricals, no nested types), so pandas, DuckDB and polars all read the files.
+//! - the experiment name is one plain path component (checked by the manifest loader), so a
+//!   run directory is always directly under `results/<experiment>/`.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{BufWriter, Write};
+use std::fs::{self, OpenOptions};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
-use polars::prelude::{
-    Column, DataFrame, IntoColumn, NamedFrom, ParquetCompression, ParquetReader, ParquetWriter,
-    PolarsResult, SerReader, Series,
-};
+use mpq_vocab::RunTables;
 
-/// One row of `steps`: the configuration after search step `step` (step 0 = every layer at the
-/// high pair, W8A8).
-#[derive(Clone, Debug, PartialEq)]
-pub struct StepRow {
-    pub run_id: String,
-    pub experiment: String,
-    pub arch: String,
-    /// The low bit pair of the run, e.g. `W4A8`.
-    pub pair: String,
-    pub strategy: String,
-    pub beta: f64,
-    pub step: u32,
-    /// Name of the layer moved to the low pair at this step (`None` at step 0).
-    pub layer: Option<String>,
-    pub layer_index: Option<u32>,
-    /// Top-1 accuracy as a fraction in 0..=1.
-    pub top1: f64,
-    /// Objective `acc * (ln params)^beta`; `None` where `ln 0` would be needed.
-    pub objective: Option<f64>,
-    /// Weights of the layers at the low pair.
-    pub params_low: u64,
-    /// Model size in bits, `sum_i n_i * w_bits(i)`.
-    pub size_bits: u64,
-    /// `size_bits / (32 * total weights)`.
-    pub rel_size: f64,
-    /// Evaluations spent so far (cumulative; step 0 is not counted).
-    pub evals: u64,
-    pub elapsed_s: f64,
-    /// The layers at the low pair after this step, sorted indices joined by commas (`""` at
-    /// step 0). Needed where sets are not nested (exhaustive).
-    pub low_layers: String,
-    /// Cost so far in full-evaluation equivalents (a partial evaluation on a fraction of the
-    /// images counts that fraction).
-    pub work: f64,
-}
+pub use mpq_tables::read_parquet;
 
-/// One row of `candidates`: a configuration evaluated while choosing step `step`.
-#[derive(Clone, Debug, PartialEq)]
-pub struct CandidateRow {
-    pub run_id: String,
-    pub step: u32,
-    pub layer: String,
-    pub layer_index: u32,
-    pub top1: f64,
-    pub objective: Option<f64>,
-    /// Images the top-1 was measured on (fewer than the run's search images for a partial,
-    /// screening evaluation).
-    pub n_images: u32,
-}
-
-/// One row of `layers`: a quantizable layer of the run's network, in execution order.
-#[derive(Clone, Debug, PartialEq)]
-pub struct LayerRow {
-    pub run_id: String,
-    pub layer_index: u32,
-    pub layer: String,
-    pub kind: String,
-    pub n_weights: u64,
-}
-
-/// The single row of `runs`: what was run, where, with which code, and the reference accuracies.
-#[derive(Clone, Debug, PartialEq)]
-pub struct RunRow {
-    pub run_id: String,
-    pub experiment: String,
-    pub arch: String,
-    pub pair: String,
-    pub high_pair: String,
-    pub strategy: String,
-    pub beta: f64,
-    /// The resolved manifest, as TOML text.
-    pub manifest: String,
-    pub manifest_hash: String,
-    pub git_commit: Option<String>,
-    pub device: String,
-    pub fp32_top1: f64,
-    /// Top-1 with every layer at the high pair.
-    pub int8_top1: f64,
-    pub n_layers: u32,
-    pub n_search_images: u32,
-    pub n_calib_images: u32,
-    /// Undecodable images left out of the calibration and search images (`data.skip_corrupt`).
-    pub skipped_images: u32,
-    /// RFC 3339, UTC.
-    pub started_at: String,
-    pub finished_at: String,
-    pub status: String,
-    pub wall_s: f64,
-    pub evals: u64,
-    /// The suite the manifest belongs to (`embedded`, `paper`, ...).
-    pub suite: Option<String>,
-    /// The paper's network this run reproduces or stands in for.
-    pub paper_model: Option<String>,
-    /// The manifest file, as given.
-    pub manifest_path: String,
-    /// `search.beta` as set: a number or `auto` (`beta` holds the value used).
-    pub beta_setting: String,
-    /// Hash of everything the results depend on (see `fingerprint`).
-    pub input_key: String,
-    /// Hash of the source that computes results.
-    pub code_version: String,
-    /// The searchable layers when the search was restricted to some (comma-separated indices).
-    pub search_layers: Option<String>,
-    /// Steps the search was limited to (`search.max_steps`; null: no limit).
-    pub max_steps: Option<u32>,
-    /// The search's cost in full-evaluation equivalents.
-    pub work: f64,
-    /// Evaluations answered from the journal of an interrupted run (0 for a run that went
-    /// through at once).
-    pub evals_replayed: u64,
-}
-
-/// All four tables of one run.
-#[derive(Clone, Debug, PartialEq)]
-pub struct RunTables {
-    pub steps: Vec<StepRow>,
-    pub candidates: Vec<CandidateRow>,
-    pub layers: Vec<LayerRow>,
-    pub run: RunRow,
-}
-
-/// A column named `name` from the values `f` takes on `rows`.
-fn col<R, V>(rows: &[R], name: &str, f: impl Fn(&R) -> V) -> Column
-where
-    Series: NamedFrom<Vec<V>, [V]>,
-{
-    Series::new(name.into(), rows.iter().map(f).collect::<Vec<V>>()).into_column()
-}
-
-/// A UTF-8 column (`String` dtype even when `rows` is empty).
-fn str_col<R>(rows: &[R], name: &str, f: impl Fn(&R) -> &str) -> Column {
-    Series::new(name.into(), rows.iter().map(f).collect::<Vec<&str>>()).into_column()
-}
-
-/// A nullable UTF-8 column.
-fn opt_str_col<R>(rows: &[R], name: &str, f: impl Fn(&R) -> Option<&str>) -> Column {
-    Series::new(
-        name.into(),
-        rows.iter().map(f).collect::<Vec<Option<&str>>>(),
-    )
-    .into_column()
-}
-
-/// The `steps` table.
-pub fn steps_frame(rows: &[StepRow]) -> PolarsResult<DataFrame> {
-    DataFrame::new(
-        rows.len(),
-        vec![
-            str_col(rows, "run_id", |r| &r.run_id),
-            str_col(rows, "experiment", |r| &r.experiment),
-            str_col(rows, "arch", |r| &r.arch),
-            str_col(rows, "pair", |r| &r.pair),
-            str_col(rows, "strategy", |r| &r.strategy),
-            col(rows, "beta", |r| r.beta),
-            col(rows, "step", |r| r.step),
-            opt_str_col(rows, "layer", |r| r.layer.as_deref()),
-            col(rows, "layer_index", |r| r.layer_index),
-            col(rows, "top1", |r| r.top1),
-            col(rows, "objective", |r| r.objective),
-            col(rows, "params_low", |r| r.params_low),
-            col(rows, "size_bits", |r| r.size_bits),
-            col(rows, "rel_size", |r| r.rel_size),
-            col(rows, "evals", |r| r.evals),
-            col(rows, "elapsed_s", |r| r.elapsed_s),
-            str_col(rows, "low_layers", |r| &r.low_layers),
-            col(rows, "work", |r| r.work),
-        ],
-    )
-}
-
-/// The `candidates` table.
-pub fn candidates_frame(rows: &[CandidateRow]) -> PolarsResult<DataFrame> {
-    DataFrame::new(
-        rows.len(),
-        vec![
-            str_col(rows, "run_id", |r| &r.run_id),
-            col(rows, "step", |r| r.step),
-            str_col(rows, "layer", |r| &r.layer),
-            col(rows, "layer_index", |r| r.layer_index),
-            col(rows, "top1", |r| r.top1),
-            col(rows, "objective", |r| r.objective),
-            col(rows, "n_images", |r| r.n_images),
-        ],
-    )
-}
-
-/// The `layers` table.
-pub fn layers_frame(rows: &[LayerRow]) -> PolarsResult<DataFrame> {
-    DataFrame::new(
-        rows.len(),
-        vec![
-            str_col(rows, "run_id", |r| &r.run_id),
-            col(rows, "layer_index", |r| r.layer_index),
-            str_col(rows, "layer", |r| &r.layer),
-            str_col(rows, "kind", |r| &r.kind),
-            col(rows, "n_weights", |r| r.n_weights),
-        ],
-    )
-}
-
-/// The `runs` table (normally one row).
-pub fn runs_frame(rows: &[RunRow]) -> PolarsResult<DataFrame> {
-    DataFrame::new(
-        rows.len(),
-        vec![
-            str_col(rows, "run_id", |r| &r.run_id),
-            str_col(rows, "experiment", |r| &r.experiment),
-            str_col(rows, "arch", |r| &r.arch),
-            str_col(rows, "pair", |r| &r.pair),
-            str_col(rows, "high_pair", |r| &r.high_pair),
-            str_col(rows, "strategy", |r| &r.strategy),
-            col(rows, "beta", |r| r.beta),
-            str_col(rows, "manifest", |r| &r.manifest),
-            str_col(rows, "manifest_hash", |r| &r.manifest_hash),
-            opt_str_col(rows, "git_commit", |r| r.git_commit.as_deref()),
-            str_col(rows, "device", |r| &r.device),
-            col(rows, "fp32_top1", |r| r.fp32_top1),
-            col(rows, "int8_top1", |r| r.int8_top1),
-            col(rows, "n_layers", |r| r.n_layers),
-            col(rows, "n_search_images", |r| r.n_search_images),
-            col(rows, "n_calib_images", |r| r.n_calib_images),
-            col(rows, "skipped_images", |r| r.skipped_images),
-            str_col(rows, "started_at", |r| &r.started_at),
-            str_col(rows, "finished_at", |r| &r.finished_at),
-            str_col(rows, "status", |r| &r.status),
-            col(rows, "wall_s", |r| r.wall_s),
-            col(rows, "evals", |r| r.evals),
-            opt_str_col(rows, "suite", |r| r.suite.as_deref()),
-            opt_str_col(rows, "paper_model", |r| r.paper_model.as_deref()),
-            str_col(rows, "manifest_path", |r| &r.manifest_path),
-            str_col(rows, "beta_setting", |r| &r.beta_setting),
-            str_col(rows, "input_key", |r| &r.input_key),
-            str_col(rows, "code_version", |r| &r.code_version),
-            opt_str_col(rows, "search_layers", |r| r.search_layers.as_deref()),
-            col(rows, "max_steps", |r| r.max_steps),
-            col(rows, "work", |r| r.work),
-            col(rows, "evals_replayed", |r| r.evals_replayed),
-        ],
-    )
-}
-
-/// A name for a temporary file next to `path`: `.<file name>.<pid>.<counter>.tmp`, unique within
-/// this machine for the life of the process.
-fn temp_path(path: &Path) -> anyhow::Result<PathBuf> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let name = path
-        .file_name()
-        .with_context(|| format!("{}: not a file path", path.display()))?;
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let tmp = format!(".{}.{}.{n}.tmp", name.to_string_lossy(), std::process::id());
-    Ok(path.with_file_name(tmp))
-}
-
-/// The directory holding `path` (`.` for a bare file name).
-fn parent_dir(path: &Path) -> &Path {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    }
-}
-
-/// Makes a rename in `dir` durable. Best effort: not every platform can open a directory.
-fn sync_dir(dir: &Path) {
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
-    }
-}
-
-/// Writes `path` atomically through `write`: into a temporary file in the same directory
-/// (`.<name>.<unique>.tmp`), fsynced, then renamed onto `path`. On any error the temporary file
-/// is removed and a previous file at `path` is left as it was.
-pub fn write_atomic_with(
-    path: &Path,
-    write: impl FnOnce(&mut BufWriter<File>) -> anyhow::Result<()>,
-) -> anyhow::Result<()> {
-    let tmp = temp_path(path)?;
-    let attempt = || -> anyhow::Result<()> {
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)
-            .with_context(|| format!("creating {}", tmp.display()))?;
-        let mut w = BufWriter::new(file);
-        write(&mut w).with_context(|| format!("writing {}", tmp.display()))?;
-        w.flush()?;
-        let file = w.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()
-            .with_context(|| format!("syncing {}", tmp.display()))?;
-        drop(file);
-        fs::rename(&tmp, path)
-            .with_context(|| format!("renaming {} onto {}", tmp.display(), path.display()))?;
-        Ok(())
-    };
-    match attempt() {
-        Ok(()) => {
-            sync_dir(parent_dir(path));
-            Ok(())
-        }
-        Err(e) => {
-            let _ = fs::remove_file(&tmp);
-            Err(e.context(format!("writing {}", path.display())))
-        }
-    }
-}
-
-/// Writes `bytes` to `path` atomically (see [`write_atomic_with`]).
-pub fn write_file_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    write_atomic_with(path, |w| Ok(w.write_all(bytes)?))
-}
-
-/// Writes `df` to `path` as Parquet (zstd), atomically (see [`write_atomic_with`]).
-pub fn write_parquet_atomic(df: &mut DataFrame, path: &Path) -> anyhow::Result<()> {
-    write_atomic_with(path, |w| {
-        ParquetWriter::new(w)
-            .with_compression(ParquetCompression::Zstd(None))
-            .finish(df)?;
-        Ok(())
-    })
-}
-
-/// Creates `dir` and writes the run's four tables into it, each atomically, `runs.parquet` last
-/// (its presence marks a finished run).
+/// Writes a finished run's tables into its directory, `runs.parquet` last.
 pub fn write_run(dir: &Path, t: &RunTables) -> anyhow::Result<()> {
-    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let tables: [(&str, PolarsResult<DataFrame>); 4] = [
-        ("steps.parquet", steps_frame(&t.steps)),
-        ("candidates.parquet", candidates_frame(&t.candidates)),
-        ("layers.parquet", layers_frame(&t.layers)),
-        ("runs.parquet", runs_frame(std::slice::from_ref(&t.run))),
-    ];
-    for (name, df) in tables {
-        let path = dir.join(name);
-        let mut df = df.with_context(|| format!("building the table for {}", path.display()))?;
-        write_parquet_atomic(&mut df, &path)?;
-    }
-    Ok(())
-}
-
-/// Reads one Parquet file; errors name the file.
-pub fn read_parquet(path: &Path) -> anyhow::Result<DataFrame> {
-    let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    ParquetReader::new(file)
-        .finish()
-        .with_context(|| format!("reading Parquet file {}", path.display()))
+    mpq_tables::write_run(dir, t)
 }
 
 /// The directory of one run: `results_dir/experiment/run_id`.
@@ -562,7 +218,7 @@ pub fn open_run(
     }
     fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let lock = lock_run(&dir)?;
-    write_file_atomic(&dir.join(KEY_FILE), key.to_text().as_bytes())?;
+    mpq_io::write_atomic(&dir.join(KEY_FILE), key.to_text().as_bytes())?;
     Ok(OpenRun {
         dir,
         run_id,

@@ -1,6 +1,7 @@
 //! `mpq validate`: resolve manifests (files, or directories searched recursively) without
 //! running them. Checks the schema, types, values and layering; it does not need the weights or
 //! data a manifest names to exist yet (paper manifests validate before ImageNet is configured).
+use crate::discover::find_manifests;
 use crate::manifest;
 use anyhow::{bail, Result};
 use std::path::{Path, PathBuf};
@@ -10,7 +11,7 @@ pub fn collect_valid(paths: &[PathBuf], sets: &[String]) -> Result<Vec<PathBuf>>
     let mut all = vec![];
     for p in paths {
         if p.is_dir() {
-            let found = manifest::find_manifests(p);
+            let found = find_manifests(p);
             if found.is_empty() {
                 bail!("{}: no manifests (*.toml) found", p.display());
             }

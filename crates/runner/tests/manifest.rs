@@ -1,8 +1,7 @@
 //! Manifest layering and validation, on temporary files.
-use mpq_runner::manifest::{
-    defaults_for, find_manifests, load_with_env, BetaSetting, BitPair, DeviceSpec, Manifest,
-    StrategyName,
-};
+use mpq_runner::discover::find_manifests;
+use mpq_runner::manifest::{defaults_for, load_with_env, Manifest};
+use mpq_vocab::{ArchName, BetaSetting, BitPair, Dataset, DeviceSpec, Split, StrategyName};
 use std::path::{Path, PathBuf};
 
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
@@ -111,14 +110,14 @@ fn built_in_defaults_and_set_value_parsing() {
     assert_eq!(r.experiment.name, "my-exp", "file stem by default");
     assert_eq!(r.experiment.seed, 0);
     assert_eq!(r.experiment.description, "");
-    assert_eq!(r.model.arch, "resnet-tiny");
+    assert_eq!(r.model.arch, ArchName::ResnetTiny);
     assert_eq!(r.model.weights, PathBuf::from("w.safetensors"));
-    assert_eq!(r.data.dataset, "embedded");
+    assert_eq!(r.data.dataset, Dataset::Embedded);
     assert_eq!(r.data.seed, 0);
     assert_eq!(r.data.calib_images, 256);
     assert_eq!(r.data.search_images, 512);
-    assert_eq!(r.data.calib_split, "calibration");
-    assert_eq!(r.data.search_split, "search");
+    assert_eq!(r.data.calib_split, Split::Calibration);
+    assert_eq!(r.data.search_split, Split::Search);
     assert_eq!(r.quant.pair, BitPair { w: 4, a: 8 });
     assert_eq!(r.quant.high, BitPair { w: 8, a: 8 });
     assert_eq!(r.search.strategy, StrategyName::Greedy);
@@ -149,10 +148,10 @@ fn built_in_defaults_and_set_value_parsing() {
         BetaSetting::Fixed(1.0),
         "integers are numbers"
     );
-    assert_eq!(r.data.calib_split, "train");
+    assert_eq!(r.data.calib_split, Split::Train);
     assert_eq!(r.experiment.name, "007");
     assert_eq!(r.experiment.description, "two words");
-    assert_eq!(r.model.arch, "mobilenet-tiny");
+    assert_eq!(r.model.arch, ArchName::MobilenetTiny);
 
     let m0 = write(
         tmp.path(),

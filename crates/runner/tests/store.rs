@@ -4,6 +4,11 @@ use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use mpq_runner::store::*;
+use mpq_tables::{frame, rows, write_parquet};
+use mpq_vocab::{
+    ArchName, BetaSetting, BitPair, CandidateRow, LayerKind, LayerRow, RunRow, RunTables, StepRow,
+    StrategyName,
+};
 use polars::prelude::*;
 
 fn strs(df: &DataFrame, c: &str) -> Vec<Option<String>> {
@@ -15,51 +20,13 @@ fn strs(df: &DataFrame, c: &str) -> Vec<Option<String>> {
         .map(|s| s.map(str::to_string))
         .collect()
 }
-fn req_strs(df: &DataFrame, c: &str) -> Vec<String> {
-    strs(df, c)
-        .into_iter()
-        .map(|s| s.expect("no null"))
-        .collect()
-}
-fn f64s(df: &DataFrame, c: &str) -> Vec<Option<f64>> {
-    let col = df.column(c).unwrap();
-    assert_eq!(col.dtype(), &DataType::Float64, "{c}");
-    col.f64().unwrap().iter().collect()
-}
-fn req_f64s(df: &DataFrame, c: &str) -> Vec<f64> {
-    f64s(df, c)
-        .into_iter()
-        .map(|s| s.expect("no null"))
-        .collect()
-}
-fn u32s(df: &DataFrame, c: &str) -> Vec<Option<u32>> {
-    let col = df.column(c).unwrap();
-    assert_eq!(col.dtype(), &DataType::UInt32, "{c}");
-    col.u32().unwrap().iter().collect()
-}
-fn req_u32s(df: &DataFrame, c: &str) -> Vec<u32> {
-    u32s(df, c)
-        .into_iter()
-        .map(|s| s.expect("no null"))
-        .collect()
-}
-fn req_u64s(df: &DataFrame, c: &str) -> Vec<u64> {
-    let col = df.column(c).unwrap();
-    assert_eq!(col.dtype(), &DataType::UInt64, "{c}");
-    col.u64()
-        .unwrap()
-        .iter()
-        .map(|s| s.expect("no null"))
-        .collect()
-}
-
 fn step(k: u32, layer: Option<(&str, u32)>, top1: f64, objective: Option<f64>) -> StepRow {
     StepRow {
         run_id: "20240101T000000Z-deadbeef".into(),
         experiment: "exp-a".into(),
-        arch: "resnet-tiny".into(),
-        pair: "W4A8".into(),
-        strategy: "greedy".into(),
+        arch: ArchName::ResnetTiny,
+        pair: BitPair::W4A8,
+        strategy: StrategyName::Greedy,
         beta: 0.025,
         step: k,
         layer: layer.map(|l| l.0.to_string()),
@@ -114,14 +81,14 @@ fn tables() -> RunTables {
                 run_id: run_id.clone(),
                 layer_index: 0,
                 layer: "conv1".into(),
-                kind: "conv".into(),
+                kind: LayerKind::Conv,
                 n_weights: 864,
             },
             LayerRow {
                 run_id: run_id.clone(),
                 layer_index: 1,
                 layer: "fc".into(),
-                kind: "linear".into(),
+                kind: LayerKind::Linear,
                 n_weights: 5_000_000_000,
             },
         ],
@@ -133,17 +100,17 @@ fn run_row(run_id: &str, git_commit: Option<&str>) -> RunRow {
     RunRow {
         run_id: run_id.into(),
         experiment: "exp-a".into(),
-        arch: "resnet-tiny".into(),
-        pair: "W4A8".into(),
-        high_pair: "W8A8".into(),
-        strategy: "greedy".into(),
+        arch: ArchName::ResnetTiny,
+        pair: BitPair::W4A8,
+        high_pair: BitPair::W8A8,
+        strategy: StrategyName::Greedy,
         beta: 0.025,
         manifest: "[experiment]\nname = \"exp-a\"\n# quotes \" and unicode: β\n".into(),
         manifest_hash: "deadbeef00112233".into(),
         git_commit: git_commit.map(str::to_string),
         device: "cpu".into(),
         fp32_top1: 0.76,
-        int8_top1: 0.75,
+        high_top1: 0.75,
         n_layers: 2,
         n_search_images: 512,
         n_calib_images: 256,
@@ -156,7 +123,7 @@ fn run_row(run_id: &str, git_commit: Option<&str>) -> RunRow {
         suite: Some("embedded".into()),
         paper_model: None,
         manifest_path: "experiments/embedded/exp-a.toml".into(),
-        beta_setting: "auto".into(),
+        beta_setting: BetaSetting::Auto,
         input_key: "0a1b".into(),
         code_version: "c0de".into(),
         search_layers: Some("0,1".into()),
@@ -164,167 +131,6 @@ fn run_row(run_id: &str, git_commit: Option<&str>) -> RunRow {
         work: 5.75,
         evals_replayed: 3,
     }
-}
-
-fn steps_back(df: &DataFrame) -> Vec<StepRow> {
-    let run_id = req_strs(df, "run_id");
-    let experiment = req_strs(df, "experiment");
-    let arch = req_strs(df, "arch");
-    let pair = req_strs(df, "pair");
-    let strategy = req_strs(df, "strategy");
-    let beta = req_f64s(df, "beta");
-    let step = req_u32s(df, "step");
-    let layer = strs(df, "layer");
-    let layer_index = u32s(df, "layer_index");
-    let top1 = req_f64s(df, "top1");
-    let objective = f64s(df, "objective");
-    let params_low = req_u64s(df, "params_low");
-    let size_bits = req_u64s(df, "size_bits");
-    let rel_size = req_f64s(df, "rel_size");
-    let evals = req_u64s(df, "evals");
-    let elapsed_s = req_f64s(df, "elapsed_s");
-    let low_layers = req_strs(df, "low_layers");
-    let work = req_f64s(df, "work");
-    (0..df.height())
-        .map(|i| StepRow {
-            run_id: run_id[i].clone(),
-            experiment: experiment[i].clone(),
-            arch: arch[i].clone(),
-            pair: pair[i].clone(),
-            strategy: strategy[i].clone(),
-            beta: beta[i],
-            step: step[i],
-            layer: layer[i].clone(),
-            layer_index: layer_index[i],
-            top1: top1[i],
-            objective: objective[i],
-            params_low: params_low[i],
-            size_bits: size_bits[i],
-            rel_size: rel_size[i],
-            evals: evals[i],
-            elapsed_s: elapsed_s[i],
-            low_layers: low_layers[i].clone(),
-            work: work[i],
-        })
-        .collect()
-}
-
-fn candidates_back(df: &DataFrame) -> Vec<CandidateRow> {
-    let run_id = req_strs(df, "run_id");
-    let step = req_u32s(df, "step");
-    let layer = req_strs(df, "layer");
-    let layer_index = req_u32s(df, "layer_index");
-    let top1 = req_f64s(df, "top1");
-    let objective = f64s(df, "objective");
-    let n_images = req_u32s(df, "n_images");
-    (0..df.height())
-        .map(|i| CandidateRow {
-            run_id: run_id[i].clone(),
-            step: step[i],
-            layer: layer[i].clone(),
-            layer_index: layer_index[i],
-            top1: top1[i],
-            objective: objective[i],
-            n_images: n_images[i],
-        })
-        .collect()
-}
-
-fn layers_back(df: &DataFrame) -> Vec<LayerRow> {
-    let run_id = req_strs(df, "run_id");
-    let layer_index = req_u32s(df, "layer_index");
-    let layer = req_strs(df, "layer");
-    let kind = req_strs(df, "kind");
-    let n_weights = req_u64s(df, "n_weights");
-    (0..df.height())
-        .map(|i| LayerRow {
-            run_id: run_id[i].clone(),
-            layer_index: layer_index[i],
-            layer: layer[i].clone(),
-            kind: kind[i].clone(),
-            n_weights: n_weights[i],
-        })
-        .collect()
-}
-
-fn runs_back(df: &DataFrame) -> Vec<RunRow> {
-    let s = |c| req_strs(df, c);
-    let (run_id, experiment, arch, pair, high_pair, strategy) = (
-        s("run_id"),
-        s("experiment"),
-        s("arch"),
-        s("pair"),
-        s("high_pair"),
-        s("strategy"),
-    );
-    let (manifest, manifest_hash, device, started_at, finished_at, status) = (
-        s("manifest"),
-        s("manifest_hash"),
-        s("device"),
-        s("started_at"),
-        s("finished_at"),
-        s("status"),
-    );
-    let git_commit = strs(df, "git_commit");
-    let beta = req_f64s(df, "beta");
-    let fp32_top1 = req_f64s(df, "fp32_top1");
-    let int8_top1 = req_f64s(df, "int8_top1");
-    let wall_s = req_f64s(df, "wall_s");
-    let n_layers = req_u32s(df, "n_layers");
-    let n_search_images = req_u32s(df, "n_search_images");
-    let n_calib_images = req_u32s(df, "n_calib_images");
-    let skipped_images = req_u32s(df, "skipped_images");
-    let evals = req_u64s(df, "evals");
-    let (suite, paper_model, search_layers) = (
-        strs(df, "suite"),
-        strs(df, "paper_model"),
-        strs(df, "search_layers"),
-    );
-    let (manifest_path, beta_setting, input_key, code_version) = (
-        s("manifest_path"),
-        s("beta_setting"),
-        s("input_key"),
-        s("code_version"),
-    );
-    let max_steps = u32s(df, "max_steps");
-    let work = req_f64s(df, "work");
-    let evals_replayed = req_u64s(df, "evals_replayed");
-    (0..df.height())
-        .map(|i| RunRow {
-            run_id: run_id[i].clone(),
-            experiment: experiment[i].clone(),
-            arch: arch[i].clone(),
-            pair: pair[i].clone(),
-            high_pair: high_pair[i].clone(),
-            strategy: strategy[i].clone(),
-            beta: beta[i],
-            manifest: manifest[i].clone(),
-            manifest_hash: manifest_hash[i].clone(),
-            git_commit: git_commit[i].clone(),
-            device: device[i].clone(),
-            fp32_top1: fp32_top1[i],
-            int8_top1: int8_top1[i],
-            n_layers: n_layers[i],
-            n_search_images: n_search_images[i],
-            n_calib_images: n_calib_images[i],
-            skipped_images: skipped_images[i],
-            started_at: started_at[i].clone(),
-            finished_at: finished_at[i].clone(),
-            status: status[i].clone(),
-            wall_s: wall_s[i],
-            evals: evals[i],
-            suite: suite[i].clone(),
-            paper_model: paper_model[i].clone(),
-            manifest_path: manifest_path[i].clone(),
-            beta_setting: beta_setting[i].clone(),
-            input_key: input_key[i].clone(),
-            code_version: code_version[i].clone(),
-            search_layers: search_layers[i].clone(),
-            max_steps: max_steps[i],
-            work: work[i],
-            evals_replayed: evals_replayed[i],
-        })
-        .collect()
 }
 
 fn names_in(dir: &Path) -> Vec<String> {
@@ -358,13 +164,13 @@ fn write_run_round_trips_every_table() {
     );
 
     let steps = read_parquet(&dir.join("steps.parquet")).unwrap();
-    assert_eq!(steps_back(&steps), t.steps);
+    assert_eq!(rows::<StepRow>(&steps).unwrap(), t.steps);
     let cands = read_parquet(&dir.join("candidates.parquet")).unwrap();
-    assert_eq!(candidates_back(&cands), t.candidates);
+    assert_eq!(rows::<CandidateRow>(&cands).unwrap(), t.candidates);
     let layers = read_parquet(&dir.join("layers.parquet")).unwrap();
-    assert_eq!(layers_back(&layers), t.layers);
+    assert_eq!(rows::<LayerRow>(&layers).unwrap(), t.layers);
     let runs = read_parquet(&dir.join("runs.parquet")).unwrap();
-    assert_eq!(runs_back(&runs), vec![t.run.clone()]);
+    assert_eq!(rows::<RunRow>(&runs).unwrap(), vec![t.run.clone()]);
 
     // Nulls are real nulls, not empty strings or NaN.
     assert_eq!(steps.column("layer").unwrap().null_count(), 1);
@@ -383,7 +189,7 @@ fn contract_columns_exist_in_order() {
             .collect()
     };
     assert_eq!(
-        names(steps_frame(&t.steps).unwrap()),
+        names(frame(&t.steps).unwrap()),
         [
             "run_id",
             "experiment",
@@ -406,7 +212,7 @@ fn contract_columns_exist_in_order() {
         ]
     );
     assert_eq!(
-        names(candidates_frame(&t.candidates).unwrap()),
+        names(frame(&t.candidates).unwrap()),
         [
             "run_id",
             "step",
@@ -418,10 +224,10 @@ fn contract_columns_exist_in_order() {
         ]
     );
     assert_eq!(
-        names(layers_frame(&t.layers).unwrap()),
+        names(frame(&t.layers).unwrap()),
         ["run_id", "layer_index", "layer", "kind", "n_weights"]
     );
-    let runs = names(runs_frame(std::slice::from_ref(&t.run)).unwrap());
+    let runs = names(frame(std::slice::from_ref(&t.run)).unwrap());
     for c in [
         "run_id",
         "experiment",
@@ -430,7 +236,7 @@ fn contract_columns_exist_in_order() {
         "git_commit",
         "device",
         "fp32_top1",
-        "int8_top1",
+        "high_top1",
         "n_layers",
         "n_search_images",
         "n_calib_images",
@@ -455,15 +261,15 @@ fn empty_tables_and_null_git_commit_round_trip_with_their_types() {
     assert_eq!(steps.height(), 0);
     assert_eq!(steps.width(), 18);
     assert!(
-        steps_back(&steps).is_empty(),
+        rows::<StepRow>(&steps).unwrap().is_empty(),
         "dtypes survive an empty table"
     );
     let cands = read_parquet(&tmp.path().join("candidates.parquet")).unwrap();
-    assert!(candidates_back(&cands).is_empty());
+    assert!(rows::<CandidateRow>(&cands).unwrap().is_empty());
     let layers = read_parquet(&tmp.path().join("layers.parquet")).unwrap();
-    assert!(layers_back(&layers).is_empty());
+    assert!(rows::<LayerRow>(&layers).unwrap().is_empty());
     let runs = read_parquet(&tmp.path().join("runs.parquet")).unwrap();
-    assert_eq!(runs_back(&runs), vec![t.run.clone()]);
+    assert_eq!(rows::<RunRow>(&runs).unwrap(), vec![t.run.clone()]);
     assert_eq!(strs(&runs, "git_commit"), vec![None]);
 }
 
@@ -471,11 +277,11 @@ fn empty_tables_and_null_git_commit_round_trip_with_their_types() {
 fn atomic_write_replaces_the_previous_file_and_leaves_no_temporary() {
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("t.parquet");
-    let mut a = layers_frame(&tables().layers).unwrap();
-    write_parquet_atomic(&mut a, &path).unwrap();
+    let mut a = frame(&tables().layers).unwrap();
+    write_parquet(&mut a, &path).unwrap();
     assert_eq!(names_in(tmp.path()), ["t.parquet"]);
-    let mut b = layers_frame(&tables().layers[..1]).unwrap();
-    write_parquet_atomic(&mut b, &path).unwrap();
+    let mut b = frame(&tables().layers[..1]).unwrap();
+    write_parquet(&mut b, &path).unwrap();
     assert_eq!(names_in(tmp.path()), ["t.parquet"]);
     assert_eq!(read_parquet(&path).unwrap().height(), 1);
 }
@@ -486,8 +292,8 @@ fn failed_write_onto_a_directory_cleans_up_and_leaves_it_intact() {
     let path = tmp.path().join("steps.parquet");
     std::fs::create_dir(&path).unwrap();
     std::fs::write(path.join("keep"), b"x").unwrap();
-    let mut df = steps_frame(&tables().steps).unwrap();
-    let err = write_parquet_atomic(&mut df, &path).unwrap_err();
+    let mut df = frame(&tables().steps).unwrap();
+    let err = write_parquet(&mut df, &path).unwrap_err();
     assert!(format!("{err:#}").contains("steps.parquet"), "{err:#}");
     assert_eq!(
         names_in(tmp.path()),
@@ -505,8 +311,8 @@ fn failed_write_in_a_read_only_directory_keeps_the_previous_file() {
     std::fs::create_dir(&dir).unwrap();
     let path = dir.join("runs.parquet");
     let t = tables();
-    let mut old = runs_frame(std::slice::from_ref(&t.run)).unwrap();
-    write_parquet_atomic(&mut old, &path).unwrap();
+    let mut old = frame(std::slice::from_ref(&t.run)).unwrap();
+    write_parquet(&mut old, &path).unwrap();
     let before = std::fs::read(&path).unwrap();
 
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o555)).unwrap();
@@ -515,8 +321,8 @@ fn failed_write_in_a_read_only_directory_keeps_the_previous_file() {
     let root = std::fs::write(&probe, b"").is_ok();
     let _ = std::fs::remove_file(&probe);
     if !root {
-        let mut new = runs_frame(&[t.run.clone(), run_row("other", None)]).unwrap();
-        let err = write_parquet_atomic(&mut new, &path).unwrap_err();
+        let mut new = frame(&[t.run.clone(), run_row("other", None)]).unwrap();
+        let err = write_parquet(&mut new, &path).unwrap_err();
         assert!(format!("{err:#}").contains("runs.parquet"), "{err:#}");
         assert_eq!(
             std::fs::read(&path).unwrap(),
@@ -537,8 +343,8 @@ fn failed_write_keeps_the_previous_file_even_as_root() {
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join(format!("{}.parquet", "x".repeat(242)));
     std::fs::write(&path, b"previous").unwrap();
-    let mut df = steps_frame(&tables().steps).unwrap();
-    assert!(write_parquet_atomic(&mut df, &path).is_err());
+    let mut df = frame(&tables().steps).unwrap();
+    assert!(write_parquet(&mut df, &path).is_err());
     assert_eq!(std::fs::read(&path).unwrap(), b"previous");
     assert_eq!(names_in(tmp.path()).len(), 1);
 }

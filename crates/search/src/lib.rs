@@ -217,16 +217,16 @@ pub enum Strategy {
 }
 
 impl Strategy {
-    /// The name used in result tables: `"greedy"`, `"one-shot"`, `"lazy-greedy"`,
-    /// `"screened-greedy"`, `"exhaustive"` or `"random"`.
-    pub fn name(&self) -> &'static str {
+    /// The strategy's name (the vocabulary's).
+    pub fn name(&self) -> mpq_vocab::StrategyName {
+        use mpq_vocab::StrategyName as N;
         match self {
-            Strategy::Greedy { .. } => "greedy",
-            Strategy::OneShot => "one-shot",
-            Strategy::LazyGreedy { .. } => "lazy-greedy",
-            Strategy::ScreenedGreedy { .. } => "screened-greedy",
-            Strategy::Exhaustive { .. } => "exhaustive",
-            Strategy::Random { .. } => "random",
+            Strategy::Greedy { .. } => N::Greedy,
+            Strategy::OneShot => N::OneShot,
+            Strategy::LazyGreedy { .. } => N::LazyGreedy,
+            Strategy::ScreenedGreedy { .. } => N::ScreenedGreedy,
+            Strategy::Exhaustive { .. } => N::Exhaustive,
+            Strategy::Random { .. } => N::Random,
         }
     }
 

@@ -327,7 +327,7 @@ fn one_shot_orders_by_step_1_and_costs_2n_minus_1() {
     let evals: Vec<usize> = r.steps.iter().map(|s| s.evals).collect();
     assert_eq!(evals, vec![0, 4, 5, 6, 7]);
     assert_eq!(r.beta, 0.0);
-    assert_eq!(r.strategy.name(), "one-shot");
+    assert_eq!(r.strategy.name().as_str(), "one-shot");
 
     for n in 1..=8 {
         let mut e = fun(|_: &[bool]| 0.5);
@@ -748,9 +748,9 @@ fn observer_sees_every_evaluation_and_step() {
 
 #[test]
 fn names_and_totals() {
-    assert_eq!(greedy(0.0).name(), "greedy");
-    assert_eq!(AUTO.name(), "greedy");
-    assert_eq!(Strategy::OneShot.name(), "one-shot");
+    assert_eq!(greedy(0.0).name().as_str(), "greedy");
+    assert_eq!(AUTO.name().as_str(), "greedy");
+    assert_eq!(Strategy::OneShot.name().as_str(), "one-shot");
     // ResNet18: N = 21.
     assert_eq!(evals_total(AUTO, 21), Some(231));
     assert_eq!(evals_total(Strategy::OneShot, 21), Some(41));

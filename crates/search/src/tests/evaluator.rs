@@ -243,7 +243,7 @@ fn evaluator_errors_propagate_at_once_for_every_strategy() {
 #[test]
 fn names_evals_totals_and_work_bounds() {
     let b = Beta::Fixed(0.0);
-    let names: Vec<&str> = ALL.iter().map(|s| s.name()).collect();
+    let names: Vec<&str> = ALL.iter().map(|s| s.name().as_str()).collect();
     assert_eq!(
         names,
         vec![

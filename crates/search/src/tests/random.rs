@@ -23,7 +23,7 @@ fn random_is_a_seeded_permutation_at_one_evaluation_per_step() {
     let a = run(Strategy::Random { seed: 1 }, &p, &mut e, &mut NoObserver).unwrap();
     check_nested(&a, &p);
     assert_eq!(a.beta, 0.0);
-    assert_eq!(a.strategy.name(), "random");
+    assert_eq!(a.strategy.name().as_str(), "random");
     assert_eq!(a.evals(), n);
     assert_eq!(a.candidates.len(), n);
     let order = a.order();

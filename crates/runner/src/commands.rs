@@ -1,0 +1,276 @@
+//! The body of each `mpq` command: it calls the library and prints what the user reads. The
+//! binary (`src/main.rs`) only parses arguments into these functions' typed parameters.
+//! Nothing here computes a result, so editing a message never makes a stored run stale.
+use crate::bench::{bench_search, search_path, BenchOptions};
+use crate::reproduce::{plan, reproduce as bring_up_to_date, write_reports, ReproduceOptions};
+use crate::system::set_threads;
+use crate::validate::collect_valid;
+use crate::{run as run_mod, RunOptions};
+use anyhow::{anyhow, Result};
+use mpq_data::prepare::{prepare_folder, PrepareOptions};
+use mpq_data::{Interpolation, OnBadImage, Preprocess, StoredDtype};
+use mpq_models::qmodel::Precision;
+use mpq_models::{Arch, ArchName};
+use std::path::{Path, PathBuf};
+
+/// `mpq run`: every manifest is checked before the first one runs.
+pub fn run(manifests: &[PathBuf], sets: &[String], quiet: bool) -> Result<()> {
+    for manifest in collect_valid(manifests, sets)? {
+        let o = run_mod::run(
+            &manifest,
+            &RunOptions {
+                sets: sets.to_vec(),
+                quiet,
+            },
+        )?;
+        let r = &o.tables.run;
+        let resumed = if o.resumed_evals > 0 {
+            format!(
+                " ({} answered from the journal of an interrupted run)",
+                o.resumed_evals
+            )
+        } else {
+            String::new()
+        };
+        println!(
+            "{}: {} layers, FP32 top-1 {:.2}%, all-{} top-1 {:.2}%, {} evaluations{resumed} in {:.1}s -> {}",
+            manifest.display(),
+            r.n_layers,
+            100.0 * r.fp32_top1,
+            r.high_pair,
+            100.0 * r.high_top1,
+            r.evals,
+            r.wall_s,
+            o.dir.display()
+        );
+    }
+    Ok(())
+}
+
+/// `mpq reproduce`.
+pub fn reproduce(opts: &ReproduceOptions) -> Result<()> {
+    let (_, s) = bring_up_to_date(opts, &mut |l| println!("{l}"))?;
+    if opts.dry_run {
+        println!(
+            "dry run: {} to run, {} up to date, {} skipped",
+            s.to_run, s.up_to_date, s.skipped
+        );
+    } else {
+        println!(
+            "{} run, {} up to date, {} skipped",
+            s.ran, s.up_to_date, s.skipped
+        );
+    }
+    Ok(())
+}
+
+/// `mpq eval`.
+pub fn eval(manifest: &Path, sets: &[String]) -> Result<()> {
+    let (r, (fp32, high, low)) = run_mod::evaluate(manifest, sets)?;
+    let m = &r.manifest;
+    println!(
+        "{}: {} on {} {} images: FP32 {:.2}%, all {} {:.2}%, all {} {:.2}%",
+        manifest.display(),
+        m.model.arch,
+        m.data.search_images,
+        m.data.search_split,
+        100.0 * fp32,
+        m.quant.high,
+        100.0 * high,
+        m.quant.pair,
+        100.0 * low
+    );
+    Ok(())
+}
+
+/// `mpq validate`.
+pub fn validate(paths: &[PathBuf], sets: &[String]) -> Result<()> {
+    let n = collect_valid(paths, sets)?.len();
+    println!("{n} manifest(s) valid");
+    Ok(())
+}
+
+/// Options of `mpq train` beyond the architecture (`None`: the architecture's default).
+#[derive(Clone, Debug, Default)]
+pub struct TrainOptions {
+    pub out: Option<PathBuf>,
+    pub epochs: Option<usize>,
+    pub images_per_epoch: Option<usize>,
+    pub seed: Option<u64>,
+    /// Worker threads (0 = all cores).
+    pub threads: usize,
+}
+
+/// `mpq train`: an embedded model on the embedded dataset, saved as safetensors.
+pub fn train(arch: ArchName, o: &TrainOptions) -> Result<()> {
+    set_threads(o.threads);
+    if !arch.is_embedded() {
+        let embedded: Vec<String> = ArchName::embedded().map(|a| a.to_string()).collect();
+        return Err(anyhow!(
+            "--arch: {arch} is not an embedded model ({})",
+            embedded.join(", ")
+        ));
+    }
+    let mut cfg = mpq_models::train::TrainConfig::for_arch(arch);
+    cfg.epochs = o.epochs.unwrap_or(cfg.epochs);
+    cfg.images_per_epoch = o.images_per_epoch.unwrap_or(cfg.images_per_epoch);
+    cfg.seed = o.seed.unwrap_or(cfg.seed);
+    let out = o.out.clone().unwrap_or_else(|| {
+        PathBuf::from(format!("experiments/embedded/weights/{arch}.safetensors"))
+    });
+    let t = std::time::Instant::now();
+    let w = mpq_models::train::train(&Arch::new(arch), &cfg, &mut |l| println!("{arch} {l}"))?;
+    mpq_models::weights::save_weights(&w, &out)?;
+    println!(
+        "{arch}: trained in {:.0}s -> {}",
+        t.elapsed().as_secs_f64(),
+        out.display()
+    );
+    Ok(())
+}
+
+/// `mpq report`: the reports of the plan's current runs, running nothing.
+pub fn report(opts: &ReproduceOptions) -> Result<()> {
+    let entries = plan(opts)?;
+    let written = write_reports(&entries, &opts.root, &opts.reports)?;
+    println!(
+        "reports: {} files under {}",
+        written.len(),
+        opts.reports.display()
+    );
+    Ok(())
+}
+
+/// `mpq query`: to `out`, or standard output.
+pub fn query(
+    sql: &str,
+    results: &Path,
+    format: mpq_report::query::Format,
+    out: Option<&Path>,
+) -> Result<()> {
+    let mut df = mpq_report::query::query(results, sql)?;
+    match out {
+        Some(path) => {
+            let mut buf = Vec::new();
+            mpq_report::query::write(&mut df, format, &mut buf)?;
+            mpq_io::write_atomic(path, &buf)?;
+        }
+        None => mpq_report::query::write(&mut df, format, &mut std::io::stdout().lock())?,
+    }
+    Ok(())
+}
+
+/// `mpq bench depthwise`.
+pub fn bench_depthwise(reps: usize) -> Result<()> {
+    print!("{}", mpq_models::bench::depthwise_markdown(reps)?);
+    Ok(())
+}
+
+/// `mpq bench search`.
+pub fn bench_search_cmd(o: &BenchOptions) -> Result<()> {
+    bench_search(o, &mut |l| println!("{l}"))?;
+    Ok(())
+}
+
+/// `mpq bench search-path` (a child of `mpq bench search`).
+pub fn bench_search_path(manifest: &Path, sets: &[String]) -> Result<()> {
+    print!("{}", search_path(manifest, sets)?);
+    Ok(())
+}
+
+/// `mpq bench forward`: one Markdown row per architecture.
+pub fn bench_forward(
+    archs: &[ArchName],
+    batch: usize,
+    size: Option<usize>,
+    reps: usize,
+    threads: usize,
+) -> Result<()> {
+    set_threads(threads);
+    println!("{}", mpq_models::bench::ForwardBench::MARKDOWN_HEADER);
+    for &a in archs {
+        let a = Arch::new(a);
+        let b = mpq_models::bench::forward(&a, batch, size.unwrap_or(a.input[1]), reps)?;
+        println!("{}", b.markdown_row());
+    }
+    Ok(())
+}
+
+/// Options of `mpq data prepare` (see `mpq_data::prepare`).
+#[derive(Clone, Debug)]
+pub struct PrepareArgs {
+    pub resize: usize,
+    pub crop: usize,
+    pub interpolation: Interpolation,
+    pub mean: Option<Vec<f32>>,
+    pub std: Option<Vec<f32>>,
+    pub dtype: StoredDtype,
+    pub skip_corrupt: bool,
+    pub allow_empty_classes: bool,
+    pub threads: usize,
+}
+
+/// `mpq data prepare`.
+pub fn data_prepare(folder: &Path, out: &Path, a: &PrepareArgs) -> Result<()> {
+    set_threads(a.threads);
+    let triple = |flag: &str, v: &Option<Vec<f32>>, d: [f32; 3]| -> Result<[f32; 3]> {
+        v.clone().map_or(Ok(d), |v| {
+            v.try_into()
+                .map_err(|_| anyhow!("--{flag}: expected three comma-separated numbers"))
+        })
+    };
+    let opts = PrepareOptions {
+        preprocess: Preprocess {
+            resize: a.resize,
+            crop: a.crop,
+            interpolation: a.interpolation,
+            mean: triple("mean", &a.mean, mpq_data::preprocess::IMAGENET_MEAN)?,
+            std: triple("std", &a.std, mpq_data::preprocess::IMAGENET_STD)?,
+        },
+        dtype: a.dtype,
+        on_bad: if a.skip_corrupt {
+            OnBadImage::Skip
+        } else {
+            OnBadImage::Fail
+        },
+        allow_empty: a.allow_empty_classes,
+        ..PrepareOptions::default()
+    };
+    let t = std::time::Instant::now();
+    let mut last = std::time::Instant::now();
+    let r = prepare_folder(folder, out, &opts, &mut |done, total| {
+        if last.elapsed().as_secs() >= 10 || done == total {
+            eprintln!("{done}/{total} images");
+            last = std::time::Instant::now();
+        }
+    })?;
+    for (file, why) in &r.skipped {
+        eprintln!("skipped {}: {why}", file.display());
+    }
+    println!(
+        "{}: {} images of {} classes ({} skipped) in {:.0}s -> {}",
+        folder.display(),
+        r.images,
+        r.classes,
+        r.skipped.len(),
+        t.elapsed().as_secs_f64(),
+        out.display()
+    );
+    Ok(())
+}
+
+/// `mpq logits`.
+pub fn logits(
+    arch: ArchName,
+    weights: &Path,
+    input: &Path,
+    out: &Path,
+    folded: bool,
+) -> Result<()> {
+    let precision = if folded {
+        Precision::Fp32Folded
+    } else {
+        Precision::Fp32
+    };
+    mpq_models::compare::logits_file(&Arch::new(arch), weights, input, out, precision)
+}
