@@ -6,12 +6,14 @@ pub mod bench;
 pub mod dataset;
 pub mod evaluator;
 pub mod fingerprint;
+pub mod interrupt;
 pub mod journal;
 pub mod manifest;
 pub mod progress;
 pub mod reproduce;
 pub mod run;
 pub mod store;
+pub mod sweep;
 pub mod validate;
 
 pub use run::{run, RunOptions, RunOutcome};

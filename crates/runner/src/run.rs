@@ -3,7 +3,7 @@
 //! results/. The run directory is created when the search starts, with the run's input key and
 //! the journal of its evaluations (so a killed run resumes where it stopped); the tables are
 //! written when the search has finished, each file atomically, `runs.parquet` last.
-use crate::evaluator::{Journaled, ModelEvaluator};
+use crate::evaluator::{Journaled, JournaledError, ModelEvaluator};
 use crate::fingerprint::{input_key, CODE_VERSION};
 use crate::journal::Journal;
 use crate::manifest::{self, BetaSetting, DeviceSpec, Resolved, StrategyName};
@@ -256,6 +256,7 @@ pub fn problem_of(m: &manifest::Manifest, arch: &Arch) -> Problem {
 /// Run a manifest to the end and write its tables. An interrupted run of the same inputs
 /// (same input key) is resumed from its journal.
 pub fn run(path: &Path, opts: &RunOptions) -> Result<RunOutcome> {
+    crate::interrupt::install().context("installing the SIGTERM/SIGUSR1 handlers")?;
     let prepared = prepare(path, &opts.sets)?;
     let m = &prepared.resolved.manifest;
     let (files, missing) = crate::reproduce::inputs(m);
@@ -292,8 +293,13 @@ pub fn run(path: &Path, opts: &RunOptions) -> Result<RunOutcome> {
     let mut progress = SearchProgress::new(&m.experiment.name, opts.quiet);
     let inner = ModelEvaluator::new(&model, &search, low, high, &m.runtime)?;
     let mut eval = Journaled::new(inner, &mut journal);
-    let result = mpq_search::run(strategy, &problem, &mut eval, &mut progress)
-        .map_err(|e| anyhow::anyhow!("{}: search: {e}", path.display()))?;
+    let result =
+        mpq_search::run(strategy, &problem, &mut eval, &mut progress).map_err(|e| match e {
+            mpq_search::SearchError::Eval(JournaledError::Interrupted(stop)) => {
+                anyhow::Error::new(stop).context(path.display().to_string())
+            }
+            e => anyhow::anyhow!("{}: search: {e}", path.display()),
+        })?;
     let replayed = eval.hits;
     progress.finish();
     let wall_s = t0.elapsed().as_secs_f64();
