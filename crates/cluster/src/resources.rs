@@ -270,14 +270,24 @@ impl Serialize for TimeLimit {
     }
 }
 
-impl<'de> Deserialize<'de> for TimeLimit {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+impl NumOrStr {
+    /// A non-negative number as its digits, or the string, through `parse`.
+    fn deserialize_with<'de, D: serde::Deserializer<'de>, T>(
+        d: D,
+        parse: fn(&str) -> Result<T, String>,
+    ) -> Result<T, D::Error> {
         match NumOrStr::deserialize(d)? {
-            NumOrStr::Num(m) if m >= 0 => TimeLimit::parse(&m.to_string()),
-            NumOrStr::Num(m) => Err(format!("{m} is negative")),
-            NumOrStr::Str(s) => TimeLimit::parse(&s),
+            NumOrStr::Num(n) if n >= 0 => parse(&n.to_string()),
+            NumOrStr::Num(n) => Err(format!("{n} is negative")),
+            NumOrStr::Str(s) => parse(&s),
         }
         .map_err(serde::de::Error::custom)
+    }
+}
+
+impl<'de> Deserialize<'de> for TimeLimit {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        NumOrStr::deserialize_with(d, TimeLimit::parse)
     }
 }
 
@@ -345,12 +355,7 @@ impl Serialize for MemSize {
 
 impl<'de> Deserialize<'de> for MemSize {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        match NumOrStr::deserialize(d)? {
-            NumOrStr::Num(m) if m >= 0 => MemSize::parse(&m.to_string()),
-            NumOrStr::Num(m) => Err(format!("{m} is negative")),
-            NumOrStr::Str(s) => MemSize::parse(&s),
-        }
-        .map_err(serde::de::Error::custom)
+        NumOrStr::deserialize_with(d, MemSize::parse)
     }
 }
 

@@ -6,7 +6,7 @@
 //! Skipped, with one line, where the Slurm packages cannot be installed.
 use mpq_cluster::local::LocalCluster;
 use mpq_cluster::script::{task_log_path, TaskLog};
-use mpq_cluster::{ArrayJob, Exit, FailKind, Resources, Slurm, Task, TaskState, TaskStatus};
+use mpq_cluster::{ArrayJob, Exit, FailKind, Resources, Task, TaskState, TaskStatus};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
