@@ -32,7 +32,7 @@ impl Correctness {
 
     /// Append image `len()`'s result (batches arrive in order).
     pub fn push(&mut self, correct: bool) {
-        if self.len % 64 == 0 {
+        if self.len.is_multiple_of(64) {
             self.words.push(0);
         }
         self.len += 1;
@@ -119,7 +119,7 @@ impl Correctness {
             let byte = digit(pair[0])? << 4 | digit(pair[1])?;
             c.words[k / 8] |= byte << (8 * (k % 8));
         }
-        if len % 64 != 0 {
+        if !len.is_multiple_of(64) {
             if let Some(last) = c.words.last() {
                 if last >> (len % 64) != 0 {
                     return Err(StatsError::Encoding(format!(

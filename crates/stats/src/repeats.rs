@@ -52,7 +52,8 @@ mod tests {
     fn matches_scipy() {
         // scipy 1.17.1 / numpy: for v in the cases below, np.mean(v), np.std(v, ddof=1) and
         //   scipy.stats.t.interval(level, len(v) - 1, loc=np.mean(v), scale=scipy.stats.sem(v))
-        let cases: [(&[f64], f64, (f64, f64, f64, f64)); 3] = [
+        type Case<'a> = (&'a [f64], f64, (f64, f64, f64, f64));
+        let cases: [Case; 3] = [
             (
                 &[0.812, 0.797, 0.825],
                 0.95,
