@@ -30,6 +30,7 @@ pub use error::StatsError;
 pub use interval::{wilson, Interval, LEVEL_95};
 pub use paired::{mcnemar_exact, Paired};
 pub use repeats::MeanSummary;
+pub use rng::SplitMix64;
 pub use special::{normal_quantile, student_t_cdf, student_t_quantile};
 
 /// Checks a confidence level: a finite fraction strictly between 0 and 1.

@@ -1,7 +1,9 @@
-//! SplitMix64 (Steele, Lea and Flood 2014): the bootstrap's seeded generator, so that a seed
-//! gives the same interval on every machine without a dependency.
+//! SplitMix64 (Steele, Lea and Flood 2014): the project's small seeded generator for
+//! resampling and orders (the bootstrap here, the random strategy's order in the search crate),
+//! so that a seed gives the same result on every machine without a dependency.
 
-pub struct SplitMix64(u64);
+/// The generator; the field is its state (the seed).
+pub struct SplitMix64(pub u64);
 
 impl SplitMix64 {
     pub fn new(seed: u64) -> SplitMix64 {
