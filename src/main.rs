@@ -238,6 +238,12 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("mpq: {}", format!("{e:#}").replace('\n', " "));
+            // Stopped at the journal by SIGTERM/SIGUSR1: resumable (docs/cluster.md).
+            if e.chain()
+                .any(|c| c.is::<mpq_runner::interrupt::Interrupted>())
+            {
+                return ExitCode::from(mpq_cluster::EXIT_INTERRUPTED);
+            }
             ExitCode::FAILURE
         }
     }

@@ -3,7 +3,8 @@
 //! which unit did.
 //!
 //! The units ([`UNITS`]) are the quantizer, the data crate, the models' forward passes, the
-//! searches, the vocabulary's names and conversions, and the runner's core (`src/core/`), plus
+//! searches (and the seeded generator of the stats crate they use), the vocabulary's names and
+//! conversions, and the runner's core (`src/core/`), plus
 //! `dependencies`: the versions (from `Cargo.lock`) of every external package those crates
 //! depend on, directly or not. The CLI, messages, progress display, planning, the result store,
 //! benchmarks and reports are not in any unit: editing them leaves stored runs up to date.
@@ -50,6 +51,20 @@ pub const UNITS: &[Unit] = &[
         name: "search",
         dir: "crates/search/src",
         skip: &[],
+    },
+    Unit {
+        name: "stats",
+        dir: "crates/stats/src",
+        // Only its seeded generator computes results (the random strategy's order); the
+        // intervals and tests only describe them.
+        skip: &[
+            "correctness.rs",
+            "error.rs",
+            "interval.rs",
+            "paired.rs",
+            "repeats.rs",
+            "special.rs",
+        ],
     },
     Unit {
         name: "vocab",

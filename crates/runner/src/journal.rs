@@ -222,6 +222,9 @@ pub enum JournaledError<E: std::error::Error + Send + Sync + 'static> {
     Eval(E),
     #[error("{0:#}")]
     Journal(anyhow::Error),
+    /// A signal asked the run to stop (`crate::interrupt`); the journal has every evaluation.
+    #[error(transparent)]
+    Interrupted(crate::interrupt::Interrupted),
 }
 
 /// An evaluator whose evaluations go through a journal (see the module documentation).
@@ -257,6 +260,9 @@ impl<'j, E: Evaluator> Journaled<'j, E> {
         let missing: Vec<usize> = (0..keys.len()).filter(|&i| out[i].is_none()).collect();
         self.hits += keys.len() - missing.len();
         if !missing.is_empty() {
+            if let Some(stop) = crate::interrupt::requested() {
+                return Err(JournaledError::Interrupted(stop));
+            }
             let Some(values) = eval(&mut self.inner, &missing).map_err(JournaledError::Eval)?
             else {
                 return Ok(None);

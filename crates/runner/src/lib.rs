@@ -14,12 +14,14 @@ pub mod core;
 pub mod discover;
 pub mod fingerprint;
 pub mod inputs;
+pub mod interrupt;
 pub mod journal;
 pub mod manifest;
 pub mod progress;
 pub mod reproduce;
 pub mod run;
 pub mod store;
+pub mod sweep;
 pub mod system;
 pub mod validate;
 

@@ -315,7 +315,7 @@ impl Provider for KeyValue {
 }
 
 /// A dotted key made of non-empty `[a-z0-9_-]` parts.
-fn valid_key(key: &str) -> bool {
+pub(crate) fn valid_key(key: &str) -> bool {
     key.split('.').all(|p| {
         !p.is_empty()
             && p.bytes()

@@ -9,12 +9,12 @@ use crate::core::{self, Calibrated, Prepared, RunFacts};
 use crate::discover::suite_of;
 use crate::fingerprint::{input_key, CODE_VERSION};
 use crate::inputs::inputs;
-use crate::journal::{Journal, Journaled};
+use crate::journal::{Journal, Journaled, JournaledError};
 use crate::manifest::{self, Resolved};
 use crate::progress::SearchProgress;
 use crate::store;
 use crate::system::{device_name, git_commit};
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use mpq_vocab::RunTables;
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime};
@@ -53,6 +53,7 @@ pub fn evaluate(path: &Path, sets: &[String]) -> Result<(Resolved, (f64, f64, f6
 /// Run a manifest to the end and write its tables. An interrupted run of the same inputs
 /// (same input key) is resumed from its journal.
 pub fn run(path: &Path, opts: &RunOptions) -> Result<RunOutcome> {
+    crate::interrupt::install().context("installing the SIGTERM/SIGUSR1 handlers")?;
     let prepared = prepare(path, &opts.sets)?;
     let (files, missing) = inputs(&prepared.resolved);
     if let Some(first) = missing.first() {
@@ -87,7 +88,12 @@ pub fn run(path: &Path, opts: &RunOptions) -> Result<RunOutcome> {
         &mut eval,
         &mut progress,
     )
-    .map_err(|e| anyhow::anyhow!("{}: search: {e}", path.display()))?;
+    .map_err(|e| match e {
+        mpq_search::SearchError::Eval(JournaledError::Interrupted(stop)) => {
+            anyhow::Error::new(stop).context(path.display().to_string())
+        }
+        e => anyhow::anyhow!("{}: search: {e}", path.display()),
+    })?;
     let replayed = eval.hits;
     progress.finish();
     let tables = core::tables(

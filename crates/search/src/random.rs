@@ -35,22 +35,5 @@ pub(crate) fn shuffled(items: &[usize], seed: u64) -> Vec<usize> {
     v
 }
 
-/// The splitmix64 generator: a 64-bit state advanced by the golden-ratio increment and mixed.
-pub(crate) struct SplitMix64(pub u64);
-
-impl SplitMix64 {
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// A number in `0..n` (n >= 1) by the multiply-high method; its bias, below n / 2^64, is
-    /// irrelevant for layer counts.
-    pub fn below(&mut self, n: u64) -> u64 {
-        ((self.next_u64() as u128 * n as u128) >> 64) as u64
-    }
-}
+/// The splitmix64 generator (the stats crate's, shared with its bootstrap).
+pub(crate) use mpq_stats::SplitMix64;
