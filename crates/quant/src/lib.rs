@@ -12,7 +12,7 @@ pub mod size;
 pub mod tensor;
 
 pub use calib::{calibrate_values, MinMax, MseCalibrator};
-pub use grid::{ceil_log2_exact, quantize_slice, quantize_weights_per_channel, Grid};
+pub use grid::{ceil_log2_exact, quantize_slice, quantize_weights_per_channel, Grid, Quantizer};
 pub use pair::{BitPair, PairError};
 pub use size::{rel_size, size_bits};
 pub use tensor::{fake_quant, fake_quant_ops, quantize_weight_tensor};
