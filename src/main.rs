@@ -188,6 +188,9 @@ enum BenchCmd {
         /// Worker threads (0 = all cores).
         #[arg(long, default_value_t = 0)]
         threads: usize,
+        /// Measure the device-generic candle tensor-op path instead of the CPU kernels.
+        #[arg(long)]
+        candle: bool,
     },
 }
 
@@ -425,6 +428,7 @@ fn dispatch(cli: Cli) -> Result<()> {
                 size,
                 reps,
                 threads,
+                candle,
             } => {
                 mpq_runner::run::set_threads(threads);
                 let archs = arch
@@ -436,7 +440,13 @@ fn dispatch(cli: Cli) -> Result<()> {
                     .collect::<Result<Vec<_>>>()?;
                 println!("{}", mpq_models::bench::ForwardBench::MARKDOWN_HEADER);
                 for a in &archs {
-                    let b = mpq_models::bench::forward(a, batch, size.unwrap_or(a.input[1]), reps)?;
+                    let b = mpq_models::bench::forward(
+                        a,
+                        batch,
+                        size.unwrap_or(a.input[1]),
+                        reps,
+                        candle,
+                    )?;
                     println!("{}", b.markdown_row());
                 }
                 Ok(())
