@@ -194,7 +194,9 @@ struct Epi {
 
 /// One micro-kernel implementation: `MR` rows of `a` (row stride `lda`, `kc` values each)
 /// times `kc` rows of `b` (`NV * 16` values each) into the `MR x width` tile at `c` (row
-/// stride `ldc`, only the first `rows` rows exist), accumulating onto the tile unless `first`.
+/// stride `ldc`), accumulating onto the tile unless `first`. All `MR` rows exist (a partial
+/// tile goes through a buffer, see `run_task`): no data-dependent branch inside, so the
+/// accumulators stay in registers.
 trait Micro {
     /// # Safety
     /// Pointers valid for the described extents; the ISA available.
@@ -206,7 +208,6 @@ trait Micro {
         b: *const f32,
         c: *mut f32,
         ldc: usize,
-        rows: usize,
         width: usize,
         first: bool,
         epi: &Epi,
@@ -240,31 +241,87 @@ fn run_task<M: Micro>(t: &Task, chunk: &mut [f32], buf: &mut Vec<f32>) {
             let bias = p.bias[pi * NB..].as_ptr();
             for r0 in (0..mc).step_by(MR) {
                 let rows = MR.min(mc - r0);
-                let c = chunk[r0 * cout + pan.n0..].as_mut_ptr();
-                let residual = match t.residual {
-                    Some(r) => r[(t.p0 + r0) * cout + pan.n0..].as_ptr(),
-                    None => std::ptr::null(),
-                };
-                let epi = Epi {
+                let a = buf[r0 * kc..].as_ptr();
+                let residual = t.residual.map(|r| &r[(t.p0 + r0) * cout + pan.n0..]);
+                let out = &mut chunk[r0 * cout + pan.n0..];
+                // The micro-kernel is called from plain functions only: a closure is compiled
+                // without the target features of the function it is written in, and a
+                // micro-kernel inlined into it would lose its vector instructions.
+                let epi = |residual: *const f32| Epi {
                     last,
                     bias,
                     residual,
                     act: t.act,
                 };
-                let a = buf[r0 * kc..].as_ptr();
-                // SAFETY: `a` holds MR rows of kc values (the buffer is padded to mc_pad
-                // rows), `b` kc rows of nv * 16, `c` and `residual` `rows` rows of `width`
-                // values at stride cout, `bias` nv * 16 values.
-                unsafe {
-                    match pan.nv {
-                        1 => M::micro::<1>(kc, a, kc, b, c, cout, rows, pan.width, first, &epi),
-                        2 => M::micro::<2>(kc, a, kc, b, c, cout, rows, pan.width, first, &epi),
-                        3 => M::micro::<3>(kc, a, kc, b, c, cout, rows, pan.width, first, &epi),
-                        _ => M::micro::<4>(kc, a, kc, b, c, cout, rows, pan.width, first, &epi),
+                if rows == MR {
+                    let e = epi(residual.map_or(std::ptr::null(), |r| r.as_ptr()));
+                    // SAFETY: `a` holds MR rows of kc values (the buffer is padded to mc_pad
+                    // rows), `b` kc rows of nv * 16, the output and residual MR rows of
+                    // `width` values at stride cout, `bias` nv * 16 values.
+                    unsafe {
+                        micro::<M>(
+                            pan.nv,
+                            kc,
+                            a,
+                            b,
+                            out.as_mut_ptr(),
+                            cout,
+                            pan.width,
+                            first,
+                            &e,
+                        )
+                    };
+                } else {
+                    // The last pixels of the output: a full tile in a buffer, copied back.
+                    let w = pan.width;
+                    let mut tile = [0f32; MR * NB];
+                    let mut res = [0f32; MR * NB];
+                    for r in 0..rows {
+                        tile[r * NB..r * NB + w].copy_from_slice(&out[r * cout..r * cout + w]);
+                        if let Some(rs) = residual {
+                            res[r * NB..r * NB + w].copy_from_slice(&rs[r * cout..r * cout + w]);
+                        }
+                    }
+                    let rp = if residual.is_some() {
+                        res.as_ptr()
+                    } else {
+                        std::ptr::null()
+                    };
+                    // SAFETY: as above, with MR x NB tiles.
+                    unsafe {
+                        micro::<M>(pan.nv, kc, a, b, tile.as_mut_ptr(), NB, w, first, &epi(rp))
+                    };
+                    for r in 0..rows {
+                        out[r * cout..r * cout + w].copy_from_slice(&tile[r * NB..r * NB + w]);
                     }
                 }
             }
         }
+    }
+}
+
+/// The micro-kernel for `nv` vectors of output channels.
+///
+/// # Safety
+/// As [`Micro::micro`].
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn micro<M: Micro>(
+    nv: usize,
+    kc: usize,
+    a: *const f32,
+    b: *const f32,
+    c: *mut f32,
+    ldc: usize,
+    width: usize,
+    first: bool,
+    epi: &Epi,
+) {
+    match nv {
+        1 => M::micro::<1>(kc, a, kc, b, c, ldc, width, first, epi),
+        2 => M::micro::<2>(kc, a, kc, b, c, ldc, width, first, epi),
+        3 => M::micro::<3>(kc, a, kc, b, c, ldc, width, first, epi),
+        _ => M::micro::<4>(kc, a, kc, b, c, ldc, width, first, epi),
     }
 }
 
@@ -358,13 +415,12 @@ impl Micro for Portable {
         b: *const f32,
         c: *mut f32,
         ldc: usize,
-        rows: usize,
         width: usize,
         first: bool,
         epi: &Epi,
     ) {
         let mut acc = [[0f32; 64]; MR];
-        for (r, acc_r) in acc.iter_mut().enumerate().take(rows) {
+        for (r, acc_r) in acc.iter_mut().enumerate() {
             if !first {
                 for (j, v) in acc_r.iter_mut().enumerate().take(width) {
                     *v = *c.add(r * ldc + j);
@@ -380,18 +436,13 @@ impl Micro for Portable {
                 }
             }
         }
-        for (r, acc_r) in acc.iter().enumerate().take(rows) {
+        for (r, acc_r) in acc.iter().enumerate() {
             for (j, &v) in acc_r.iter().enumerate().take(width) {
-                let mut y = v;
-                if epi.last {
-                    y += *epi.bias.add(j);
-                    if !epi.residual.is_null() {
-                        y += *epi.residual.add(r * ldc + j);
-                    }
-                    y = activate(y, epi.act);
-                }
-                *c.add(r * ldc + j) = y;
+                *c.add(r * ldc + j) = v;
             }
+        }
+        if epi.last {
+            finish_tile(c, ldc, width, epi);
         }
     }
 }
@@ -409,66 +460,82 @@ impl Micro for Avx512 {
         b: *const f32,
         c: *mut f32,
         ldc: usize,
-        rows: usize,
         width: usize,
         first: bool,
         epi: &Epi,
     ) {
         use std::arch::x86_64::*;
+        // Index loops with constant bounds only: the accumulators must stay in registers.
         let tail = width - (NV - 1) * 16;
         let last_mask: __mmask16 = if tail >= 16 {
             0xffff
         } else {
             (1u16 << tail) - 1
         };
-        let mask = |v: usize| if v == NV - 1 { last_mask } else { 0xffff };
+        let mut masks = [0xffffu16; NV];
+        masks[NV - 1] = last_mask;
         let mut acc = [[_mm512_setzero_ps(); NV]; MR];
         if !first {
-            for (r, acc_r) in acc.iter_mut().enumerate() {
-                if r < rows {
-                    for (v, x) in acc_r.iter_mut().enumerate() {
-                        *x = _mm512_maskz_loadu_ps(mask(v), c.add(r * ldc + v * 16));
-                    }
+            #[allow(clippy::needless_range_loop)]
+            for r in 0..MR {
+                for v in 0..NV {
+                    acc[r][v] = _mm512_maskz_loadu_ps(masks[v], c.add(r * ldc + v * 16));
                 }
             }
         }
+        let rows_a: [*const f32; MR] = std::array::from_fn(|r| a.add(r * lda));
         for k in 0..kc {
             let bp = b.add(k * NV * 16);
             let mut bv = [_mm512_setzero_ps(); NV];
-            for (v, x) in bv.iter_mut().enumerate() {
-                *x = _mm512_loadu_ps(bp.add(v * 16));
+            #[allow(clippy::needless_range_loop)]
+            for v in 0..NV {
+                bv[v] = _mm512_loadu_ps(bp.add(v * 16));
             }
-            for (r, acc_r) in acc.iter_mut().enumerate() {
-                let av = _mm512_set1_ps(*a.add(r * lda + k));
-                for (x, bvv) in acc_r.iter_mut().zip(&bv) {
-                    *x = _mm512_fmadd_ps(av, *bvv, *x);
+            #[allow(clippy::needless_range_loop)]
+            for r in 0..MR {
+                let av = _mm512_set1_ps(*rows_a[r].add(k));
+                for v in 0..NV {
+                    acc[r][v] = _mm512_fmadd_ps(av, bv[v], acc[r][v]);
                 }
             }
         }
-        let zero = _mm512_setzero_ps();
-        let six = _mm512_set1_ps(6.0);
-        for (r, acc_r) in acc.iter().enumerate() {
-            if r >= rows {
-                break;
+        // Straight-line stores (the epilogue's branches stay out of this loop nest, which
+        // LLVM then unrolls fully and keeps in registers), then the epilogue on the tile.
+        #[allow(clippy::needless_range_loop)]
+        for r in 0..MR {
+            for v in 0..NV {
+                _mm512_mask_storeu_ps(c.add(r * ldc + v * 16), masks[v], acc[r][v]);
             }
-            for (v, &x) in acc_r.iter().enumerate() {
-                let mut y = x;
-                if epi.last {
-                    y = _mm512_add_ps(y, _mm512_loadu_ps(epi.bias.add(v * 16)));
-                    if !epi.residual.is_null() {
-                        y = _mm512_add_ps(
-                            y,
-                            _mm512_maskz_loadu_ps(mask(v), epi.residual.add(r * ldc + v * 16)),
-                        );
-                    }
-                    y = match epi.act {
-                        Act::None => y,
-                        Act::Relu => _mm512_max_ps(y, zero),
-                        Act::Relu6 => _mm512_min_ps(_mm512_max_ps(y, zero), six),
-                    };
-                }
-                _mm512_mask_storeu_ps(c.add(r * ldc + v * 16), mask(v), y);
+        }
+        if epi.last {
+            finish_tile(c, ldc, width, epi);
+        }
+    }
+}
+
+/// The epilogue on a stored `MR x width` tile of sums: `+ bias`, `+ residual`, activation
+/// (shared by the micro-kernels, so they round alike).
+///
+/// # Safety
+/// `c` (and `epi.residual` unless null) valid for `MR` rows of `width` at stride `ldc`.
+#[inline(always)]
+unsafe fn finish_tile(c: *mut f32, ldc: usize, width: usize, epi: &Epi) {
+    let bias = std::slice::from_raw_parts(epi.bias, width);
+    for r in 0..MR {
+        let row = std::slice::from_raw_parts_mut(c.add(r * ldc), width);
+        for (y, b) in row.iter_mut().zip(bias) {
+            *y += b;
+        }
+        if !epi.residual.is_null() {
+            let res = std::slice::from_raw_parts(epi.residual.add(r * ldc), width);
+            for (y, x) in row.iter_mut().zip(res) {
+                *y += x;
             }
+        }
+        match epi.act {
+            Act::None => {}
+            Act::Relu => row.iter_mut().for_each(|y| *y = relu(*y)),
+            Act::Relu6 => row.iter_mut().for_each(|y| *y = activate(*y, Act::Relu6)),
         }
     }
 }
