@@ -124,13 +124,8 @@ impl Quantizer {
     pub fn quantize_into(&self, src: &[f32], dst: &mut [f32]) {
         assert_eq!(src.len(), dst.len());
         if self.magic {
-            const MAGIC: f32 = 12_582_912.0; // 1.5 * 2^23
-            let (lo, hi, inv, d) = (self.lo, self.hi, self.inv, self.d);
             for (y, x) in dst.iter_mut().zip(src) {
-                let t = x.clamp(lo, hi) * inv;
-                // The trick gives +0 where rounding gives -0 (t in (-0.5, 0]): copy t's sign,
-                // which every rounded value shares.
-                *y = ((t + MAGIC) - MAGIC).copysign(t) * d;
+                *y = self.magic_round(*x);
             }
         } else {
             for (y, x) in dst.iter_mut().zip(src) {
@@ -143,17 +138,24 @@ impl Quantizer {
     #[inline(always)]
     pub fn quantize_in_place(&self, xs: &mut [f32]) {
         if self.magic {
-            const MAGIC: f32 = 12_582_912.0;
-            let (lo, hi, inv, d) = (self.lo, self.hi, self.inv, self.d);
             for x in xs {
-                let t = x.clamp(lo, hi) * inv;
-                *x = ((t + MAGIC) - MAGIC).copysign(t) * d;
+                *x = self.magic_round(*x);
             }
         } else {
             for x in xs {
                 *x = self.grid.apply(*x, self.d, self.hi);
             }
         }
+    }
+
+    /// One value by the 1.5 * 2^23 trick (only where `self.magic`).
+    #[inline(always)]
+    fn magic_round(&self, x: f32) -> f32 {
+        const MAGIC: f32 = 12_582_912.0; // 1.5 * 2^23
+        let t = x.clamp(self.lo, self.hi) * self.inv;
+        // The trick gives +0 where rounding gives -0 (t in (-0.5, 0]): copy t's sign, which
+        // every rounded value shares.
+        ((t + MAGIC) - MAGIC).copysign(t) * self.d
     }
 
     /// The step `d`: every quantized value is an integer code times `d`.

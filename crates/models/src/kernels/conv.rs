@@ -379,33 +379,6 @@ fn pack_rows(t: &Task, mc: usize, mc_pad: usize, k0: usize, kc: usize, dst: &mut
 /// as the vector kernels (bit-identical results, tested).
 struct Portable;
 
-#[inline(always)]
-fn relu(y: f32) -> f32 {
-    // As `_mm512_max_ps(y, 0)`: y if y > 0, else 0 (also for -0 and NaN).
-    if y > 0.0 {
-        y
-    } else {
-        0.0
-    }
-}
-
-#[inline(always)]
-fn activate(y: f32, act: Act) -> f32 {
-    match act {
-        Act::None => y,
-        Act::Relu => relu(y),
-        Act::Relu6 => {
-            let t = relu(y);
-            // As `_mm512_min_ps(t, 6)`.
-            if t < 6.0 {
-                t
-            } else {
-                6.0
-            }
-        }
-    }
-}
-
 impl Micro for Portable {
     #[inline(always)]
     unsafe fn micro<const NV: usize>(
@@ -534,8 +507,8 @@ unsafe fn finish_tile(c: *mut f32, ldc: usize, width: usize, epi: &Epi) {
         }
         match epi.act {
             Act::None => {}
-            Act::Relu => row.iter_mut().for_each(|y| *y = relu(*y)),
-            Act::Relu6 => row.iter_mut().for_each(|y| *y = activate(*y, Act::Relu6)),
+            Act::Relu => row.iter_mut().for_each(|y| *y = Act::Relu.apply(*y)),
+            Act::Relu6 => row.iter_mut().for_each(|y| *y = Act::Relu6.apply(*y)),
         }
     }
 }
@@ -543,19 +516,10 @@ unsafe fn finish_tile(c: *mut f32, ldc: usize, width: usize, epi: &Epi) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_util::randn;
+    use crate::test_util::{nhwc as nchw_to_nhwc, randn};
     use candle_core::{Device, Tensor};
     use mpq_data::Rng;
     use mpq_quant::Grid;
-
-    fn nchw_to_nhwc(t: &Tensor) -> Vec<f32> {
-        t.permute((0, 2, 3, 1))
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1()
-            .unwrap()
-    }
 
     /// candle's conv2d + bias (+ residual, act) on NCHW, as NHWC values.
     #[allow(clippy::too_many_arguments)]

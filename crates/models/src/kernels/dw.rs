@@ -168,25 +168,8 @@ impl Row<'_> {
                 }
                 let bias = &p.bias[c0..c0 + len];
                 for j in 0..len {
-                    o[c0 + j] = act_value(acc[j] + bias[j], self.act);
+                    o[c0 + j] = self.act.apply(acc[j] + bias[j]);
                 }
-            }
-        }
-    }
-}
-
-#[inline(always)]
-fn act_value(y: f32, act: Act) -> f32 {
-    let relu = |y: f32| if y > 0.0 { y } else { 0.0 };
-    match act {
-        Act::None => y,
-        Act::Relu => relu(y),
-        Act::Relu6 => {
-            let t = relu(y);
-            if t < 6.0 {
-                t
-            } else {
-                6.0
             }
         }
     }
@@ -195,18 +178,9 @@ fn act_value(y: f32, act: Act) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_util::randn;
+    use crate::test_util::{nhwc, randn};
     use candle_core::Tensor;
     use mpq_data::Rng;
-
-    fn nhwc(t: &Tensor) -> Vec<f32> {
-        t.permute((0, 2, 3, 1))
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1()
-            .unwrap()
-    }
 
     /// Against candle's grouped conv2d: strides 1 and 2, channel counts around the vector
     /// width and the 64-channel chunk, batch 1, padding 0 and 1.

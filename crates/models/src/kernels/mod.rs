@@ -41,6 +41,26 @@ impl From<Option<Activation>> for Act {
     }
 }
 
+impl Act {
+    /// On one value: ReLU is `y` if `y > 0`, else 0 (as `_mm512_max_ps(y, 0)`, also for -0
+    /// and NaN); ReLU6 is then `t` if `t < 6`, else 6.
+    #[inline(always)]
+    pub fn apply(self, y: f32) -> f32 {
+        let relu = if y > 0.0 { y } else { 0.0 };
+        match self {
+            Act::None => y,
+            Act::Relu => relu,
+            Act::Relu6 => {
+                if relu < 6.0 {
+                    relu
+                } else {
+                    6.0
+                }
+            }
+        }
+    }
+}
+
 /// The vector extension the kernels use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Isa {
