@@ -179,7 +179,6 @@ impl Row<'_> {
 mod tests {
     use super::*;
     use crate::test_util::{nhwc, randn};
-    use candle_core::Tensor;
     use mpq_data::Rng;
 
     /// Against candle's grouped conv2d: strides 1 and 2, channel counts around the vector
