@@ -41,3 +41,15 @@ bench:
 lint:
     cargo fmt --check
     cargo clippy --all-targets -- -D warnings
+
+# Forward throughput against PyTorch eager, side by side in one run, with ratios and the share
+# of the FP32 peak (dev-only: needs a Python with torch, torchvision and timm, see tools/README.md).
+bench-vs-pytorch python="python3" *args:
+    cargo build
+    {{python}} tools/bench_vs_pytorch.py --mpq target/debug/mpq {{args}}
+
+# Greedy W4A8 on ResNet18 (random weights, 64 images of 64x64): a plain PyTorch loop against
+# `mpq run` on the same inputs (dev-only, as bench-vs-pytorch).
+greedy-vs-pytorch python="python3" *args:
+    cargo build
+    {{python}} tools/greedy_pytorch.py --mpq target/debug/mpq {{args}}

@@ -191,6 +191,9 @@ enum BenchCmd {
         /// Worker threads (0 = all cores).
         #[arg(long, default_value_t = 0)]
         threads: usize,
+        /// Measure the device-generic candle tensor-op path instead of the CPU kernels.
+        #[arg(long)]
+        candle: bool,
     },
 }
 
@@ -330,7 +333,8 @@ fn dispatch(cli: Cli) -> Result<()> {
                 size,
                 reps,
                 threads,
-            } => commands::bench_forward(&arch, batch, size, reps, threads),
+                candle,
+            } => commands::bench_forward(&arch, batch, size, reps, threads, candle),
             BenchCmd::SearchPath { manifest, sets } => {
                 commands::bench_search_path(&manifest, &sets)
             }

@@ -46,7 +46,7 @@ fn greedy_run_writes_steps_candidates_and_runs() {
     assert_eq!(step[0], Some(0));
     assert_eq!(layer[0], None, "step 0 is all W8A8");
     assert_eq!(evals[0], Some(0));
-    let int8 = col_f64(&runs, "int8_top1")[0];
+    let int8 = col_f64(&runs, "high_top1")[0];
     assert_eq!(top1[0], int8, "step 0 top-1 is the all-W8A8 top-1");
 
     let c_step = col_u32(&cands, "step");

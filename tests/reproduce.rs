@@ -100,7 +100,7 @@ fn only_missing_or_stale_manifests_run() {
     let (ok, out, _) = reproduce(&root, &["s", "--dry-run"]);
     assert!(ok);
     assert!(
-        out.contains("s/b: run (changed since the last run: manifest)"),
+        out.contains("s/b: run (changed since the last run: manifest search.beta: 0.0 -> 0.02)"),
         "{out}"
     );
     assert!(out.contains("s/a: up to date"), "{out}");

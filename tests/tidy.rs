@@ -123,7 +123,14 @@ fn production_sources() -> Vec<(PathBuf, String)> {
             {
                 continue;
             }
-            let text = std::fs::read_to_string(p).unwrap();
+            // A line marked `// tidy: not a vocabulary name` spells a word that is also a
+            // name (`"all"` layers, the `search` crate) in another sense.
+            let text: String = std::fs::read_to_string(p)
+                .unwrap()
+                .lines()
+                .filter(|l| !l.contains("// tidy: not a vocabulary name"))
+                .map(|l| format!("{l}\n"))
+                .collect();
             let code: String = codeversion::counted_lines(&text)
                 .map(|l| format!("{l}\n"))
                 .collect();
@@ -265,7 +272,9 @@ fn code_units_keep_their_test_code_last() {
             let mut lines = tail.lines().skip(1);
             let head = lines.next().unwrap_or_default();
             assert!(
-                head.starts_with("mod ") || head.starts_with("pub mod "),
+                ["mod ", "pub mod ", "pub(crate) mod "]
+                    .iter()
+                    .any(|p| head.starts_with(p)),
                 "{}: #[cfg(test)] must introduce the tests module, got {head:?}",
                 f.display()
             );

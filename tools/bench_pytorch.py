@@ -25,18 +25,43 @@ def main():
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     print("| arch | batch | size | PyTorch FP32 (img/s) | s/batch |\n|---|---|---|---|---|")
     for arch in a.arch:
-        torch.manual_seed(0)
-        model = build(arch)
         size = a.size or SIZES[arch]
-        x = torch.randn(a.batch, 3, size, size)
-        with torch.inference_mode():
-            model(x)
-            t = time.perf_counter()
-            for _ in range(a.reps):
-                model(x)
-            dt = (time.perf_counter() - t) / a.reps
+        dt = seconds_per_batch(arch, a.batch, size, a.reps)
         print(f"| {arch} | {a.batch} | {size} | {a.batch / dt:.1f} | {dt:.2f} |")
 
+
+def seconds_per_batch(arch, batch, size, reps):
+    """Mean seconds of one forward pass of a random batch (after one warm-up pass)."""
+    torch.manual_seed(0)
+    model = build(arch)
+    x = torch.randn(batch, 3, size, size)
+    with torch.inference_mode():
+        model(x)
+        t = time.perf_counter()
+        for _ in range(reps):
+            model(x)
+        return (time.perf_counter() - t) / reps
+
+
+def macs_per_image(arch, size):
+    """Multiply-accumulates of one image's forward pass (convolutions and linear layers)."""
+    model = build(arch)
+    total = [0]
+
+    def hook(m, inp, out):
+        if isinstance(m, torch.nn.Conv2d):
+            k = m.kernel_size[0] * m.kernel_size[1] * m.in_channels // m.groups
+            total[0] += out[0].numel() * k
+        elif isinstance(m, torch.nn.Linear):
+            total[0] += m.in_features * m.out_features
+
+    hooks = [m.register_forward_hook(hook) for m in model.modules()
+             if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+    with torch.inference_mode():
+        model(torch.zeros(1, 3, size, size))
+    for h in hooks:
+        h.remove()
+    return total[0]
 
 if __name__ == "__main__":
     main()

@@ -13,82 +13,7 @@ pub use mpq_vocab::ArchName;
 /// (the vocabulary's type).
 pub use mpq_vocab::LayerKind;
 
-/// One quantizable layer: its weight is `<name>.weight`, its optional bias `<name>.bias`, and
-/// the batch-norm that follows it (folded before quantization) is `<bn>.{weight, bias,
-/// running_mean, running_var}`.
-#[derive(Clone, Debug, PartialEq)]
-pub struct LayerSpec {
-    pub name: String,
-    pub bn: Option<String>,
-    pub kind: LayerKind,
-    pub in_ch: usize,
-    pub out_ch: usize,
-    pub kernel: usize,
-    pub stride: usize,
-    pub padding: usize,
-    pub bias: bool,
-}
-
-impl LayerSpec {
-    pub fn weight_shape(&self) -> Vec<usize> {
-        match self.kind {
-            LayerKind::Conv => vec![self.out_ch, self.in_ch, self.kernel, self.kernel],
-            LayerKind::Depthwise => vec![self.out_ch, 1, self.kernel, self.kernel],
-            LayerKind::Linear => vec![self.out_ch, self.in_ch],
-        }
-    }
-    /// `n_i`: weight elements, bias excluded.
-    pub fn n_weights(&self) -> u64 {
-        self.weight_shape().iter().product::<usize>() as u64
-    }
-    /// Fan-in of one output unit (for initialisation).
-    pub fn fan_in(&self) -> usize {
-        self.weight_shape()[1..].iter().product()
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Activation {
-    Relu,
-    Relu6,
-}
-
-impl Activation {
-    pub fn apply(&self, x: &Tensor) -> Result<Tensor> {
-        match self {
-            Activation::Relu => x.relu(),
-            Activation::Relu6 => x.clamp(0f32, 6f32),
-        }
-    }
-}
-
-/// Max pooling with PyTorch's `nn.MaxPool2d(kernel, stride, padding)` semantics: the padding
-/// is -infinity (never a maximum), the output side is `floor((n + 2p - k) / s) + 1`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct MaxPool {
-    pub kernel: usize,
-    pub stride: usize,
-    pub padding: usize,
-}
-
-impl MaxPool {
-    pub fn apply(&self, x: &Tensor) -> Result<Tensor> {
-        let p = self.padding;
-        let x = if p == 0 {
-            x.clone()
-        } else {
-            let (b, c, h, w) = x.dims4()?;
-            let ninf = |shape: (usize, usize, usize, usize)| {
-                Tensor::full(f32::NEG_INFINITY, shape, x.device())?.to_dtype(x.dtype())
-            };
-            let cols = ninf((b, c, h, p))?;
-            let x = Tensor::cat(&[&cols, x, &cols], 3)?;
-            let rows = ninf((b, c, p, w + 2 * p))?;
-            Tensor::cat(&[&rows, &x, &rows], 2)?
-        };
-        x.max_pool2d_with_stride(self.kernel, self.stride)
-    }
-}
+pub use crate::layer::{Activation, LayerSpec, MaxPool};
 
 /// A block of the graph; fields are layer indices.
 #[derive(Clone, Debug, PartialEq)]
@@ -214,10 +139,65 @@ pub struct Arch {
     pub num_classes: usize,
 }
 
+/// What the graph does right after a layer: add a residual tensor, then an activation. A
+/// runner may fuse it into the layer ([`LayerRunner::layer_post`]).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Post<'a> {
+    pub residual: Option<&'a Tensor>,
+    pub act: Option<Activation>,
+}
+
+impl<'a> Post<'a> {
+    pub const NONE: Post<'static> = Post {
+        residual: None,
+        act: None,
+    };
+
+    pub fn act(act: Activation) -> Post<'a> {
+        Post {
+            residual: None,
+            act: Some(act),
+        }
+    }
+
+    /// With candle ops: `act(y + residual)`.
+    pub fn apply(&self, y: Tensor) -> Result<Tensor> {
+        let y = match self.residual {
+            Some(r) => (y + r)?,
+            None => y,
+        };
+        match self.act {
+            Some(a) => a.apply(&y),
+            None => Ok(y),
+        }
+    }
+}
+
+/// How a runner lays out the activations between layers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ActLayout {
+    /// `[B, C, H, W]` candle tensors, the graph's own ops (any device, autograd).
+    Nchw,
+    /// `[B, H, W, C]` on the CPU with the `crate::kernels` operations; the stage-0 input is
+    /// already NHWC.
+    Nhwc,
+}
+
 /// Runs one quantizable layer (its convolution or product plus folded or training batch-norm,
 /// no activation). The graph calls it for layer `i` with that layer's input.
 pub trait LayerRunner {
     fn layer(&mut self, i: usize, x: &Tensor) -> Result<Tensor>;
+
+    /// Layer `i`, then `post`. A runner whose kernels fuse `post` overrides this; whatever it
+    /// returns is what the graph uses at that point.
+    fn layer_post(&mut self, i: usize, x: &Tensor, post: Post<'_>) -> Result<Tensor> {
+        post.apply(self.layer(i, x)?)
+    }
+
+    /// The activation layout this runner works in.
+    fn layout(&self) -> ActLayout {
+        ActLayout::Nchw
+    }
 }
 
 impl Arch {
@@ -272,18 +252,58 @@ impl Arch {
         Ok(x)
     }
 
-    /// Output of stage `s` for its input `x`.
+    /// Output of stage `s` for its input `x`. The work after a layer (residual add,
+    /// activation) is passed to the runner with the layer ([`Post`]), in the order of the
+    /// reference implementation: a residual block adds its two branches after both ran, so
+    /// the add goes with the branch that runs last (the downsample or skip convolution when
+    /// there is one).
     pub fn run_stage(&self, s: usize, x: &Tensor, r: &mut dyn LayerRunner) -> Result<Tensor> {
-        let act = |t: &Tensor| self.act.apply(t);
+        let act = Some(self.act);
+        let with_act = Post::act(self.act);
+        let nhwc = r.layout() == ActLayout::Nhwc;
+        let pool = |p: &MaxPool, x: &Tensor| {
+            if nhwc {
+                crate::kernels::ops::max_pool(x, p)
+            } else {
+                p.apply(x)
+            }
+        };
+        // `act(y + identity)` where identity is the downsample of x, or x itself.
+        let residual_end =
+            |r: &mut dyn LayerRunner, y_last: usize, y_in: &Tensor, ds: Option<usize>| match ds {
+                Some(d) => {
+                    let y = r.layer(y_last, y_in)?;
+                    r.layer_post(
+                        d,
+                        x,
+                        Post {
+                            residual: Some(&y),
+                            act,
+                        },
+                    )
+                }
+                None => r.layer_post(
+                    y_last,
+                    y_in,
+                    Post {
+                        residual: Some(x),
+                        act,
+                    },
+                ),
+            };
         match &self.stages[s] {
-            &Stage::ConvAct(i) => act(&r.layer(i, x)?),
-            Stage::ConvActPool(i, pool) => pool.apply(&act(&r.layer(*i, x)?)?),
+            &Stage::ConvAct(i) => r.layer_post(i, x, with_act),
+            Stage::ConvActPool(i, p) => pool(p, &r.layer_post(*i, x, with_act)?),
             &Stage::SepConvAct { dw, pw } => {
                 let y = r.layer(dw, x)?;
-                act(&r.layer(pw, &y)?)
+                r.layer_post(pw, &y, with_act)
             }
             &Stage::PoolClassifier(i) => {
-                let pooled = x.mean(D::Minus1)?.mean(D::Minus1)?;
+                let pooled = if nhwc {
+                    crate::kernels::ops::global_avg_pool(x)?
+                } else {
+                    x.mean(D::Minus1)?.mean(D::Minus1)?
+                };
                 r.layer(i, &pooled)
             }
             &Stage::Block(Block::Basic {
@@ -291,13 +311,8 @@ impl Arch {
                 conv2,
                 downsample,
             }) => {
-                let y = act(&r.layer(conv1, x)?)?;
-                let y = r.layer(conv2, &y)?;
-                let identity = match downsample {
-                    Some(d) => r.layer(d, x)?,
-                    None => x.clone(),
-                };
-                act(&(y + identity)?)
+                let y = r.layer_post(conv1, x, with_act)?;
+                residual_end(r, conv2, &y, downsample)
             }
             &Stage::Block(Block::Bottleneck {
                 conv1,
@@ -305,14 +320,9 @@ impl Arch {
                 conv3,
                 downsample,
             }) => {
-                let y = act(&r.layer(conv1, x)?)?;
-                let y = act(&r.layer(conv2, &y)?)?;
-                let y = r.layer(conv3, &y)?;
-                let identity = match downsample {
-                    Some(d) => r.layer(d, x)?,
-                    None => x.clone(),
-                };
-                act(&(y + identity)?)
+                let y = r.layer_post(conv1, x, with_act)?;
+                let y = r.layer_post(conv2, &y, with_act)?;
+                residual_end(r, conv3, &y, downsample)
             }
             &Stage::Block(Block::InvertedResidual {
                 expand,
@@ -322,38 +332,65 @@ impl Arch {
             }) => {
                 let mut y = x.clone();
                 if let Some(e) = expand {
-                    y = act(&r.layer(e, &y)?)?;
+                    y = r.layer_post(e, &y, with_act)?;
                 }
-                y = act(&r.layer(dw, &y)?)?;
-                y = r.layer(project, &y)?;
-                if residual {
-                    y + x
-                } else {
-                    Ok(y)
-                }
+                y = r.layer_post(dw, &y, with_act)?;
+                r.layer_post(
+                    project,
+                    &y,
+                    Post {
+                        residual: residual.then_some(x),
+                        act: None,
+                    },
+                )
             }
             Stage::Block(Block::Xception {
                 units,
                 relu_first,
-                pool,
+                pool: block_pool,
                 skip,
             }) => {
-                let mut y = x.clone();
-                for (k, &(dw, pw)) in units.iter().enumerate() {
-                    if k > 0 || *relu_first {
-                        y = act(&y)?;
-                    }
-                    let d = r.layer(dw, &y)?;
-                    y = r.layer(pw, &d)?;
-                }
-                if let Some(p) = pool {
-                    y = p.apply(&y)?;
-                }
-                let identity = match skip {
-                    Some(sk) => r.layer(*sk, x)?,
-                    None => x.clone(),
+                // Each unit but the first is preceded by the activation, applied with the
+                // previous unit's pointwise layer; the first one's, when there is one, is
+                // applied to the block input on its own (the skip branch sees x before it).
+                let mut y = if *relu_first {
+                    self.act.apply(x)?
+                } else {
+                    x.clone()
                 };
-                y + identity
+                let last = units.len() - 1;
+                for (k, &(dw, pw)) in units.iter().enumerate() {
+                    let d = r.layer(dw, &y)?;
+                    y = if k < last {
+                        r.layer_post(pw, &d, with_act)?
+                    } else if skip.is_none() && block_pool.is_none() {
+                        // No skip convolution: the input is added to the last unit's output.
+                        return r.layer_post(
+                            pw,
+                            &d,
+                            Post {
+                                residual: Some(x),
+                                act: None,
+                            },
+                        );
+                    } else {
+                        r.layer(pw, &d)?
+                    };
+                }
+                if let Some(p) = block_pool {
+                    y = pool(p, &y)?;
+                }
+                match skip {
+                    Some(sk) => r.layer_post(
+                        *sk,
+                        x,
+                        Post {
+                            residual: Some(&y),
+                            act: None,
+                        },
+                    ),
+                    None => y + x,
+                }
             }
         }
     }

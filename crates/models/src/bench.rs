@@ -1,5 +1,5 @@
 //! Benchmarks: the whole forward pass of an architecture (images per second in FP32 and W8A8,
-//! and where the W8A8 time goes), and a micro-benchmark of depthwise convolution: candle's
+//! and where the W8A8 time goes, with the CPU kernels or the candle path), and a micro-benchmark of depthwise convolution: candle's
 //! grouped path (one convolution per channel) against this crate's direct CPU kernel and its
 //! tensor-op path, on the depthwise shapes of the embedded MobileNetV2-like model and of
 //! MobileNetV2 at 224x224.
@@ -66,9 +66,16 @@ pub struct ForwardBench {
 }
 
 /// Time `reps` forward passes (after one warm-up) of `arch` with random weights, calibrated
-/// for W8A8 on 4 random images, on a random batch `[batch, 3, size, size]` on the CPU.
-pub fn forward(arch: &crate::Arch, batch: usize, size: usize, reps: usize) -> Result<ForwardBench> {
-    use crate::qmodel::{Precision, Profile, QuantModel};
+/// for W8A8 on 4 random images, on a random batch `[batch, 3, size, size]` on the CPU, with
+/// the CPU kernels, or with the candle tensor-op path when `candle`.
+pub fn forward(
+    arch: &crate::Arch,
+    batch: usize,
+    size: usize,
+    reps: usize,
+    candle: bool,
+) -> Result<ForwardBench> {
+    use crate::qmodel::{Kernels, Precision, Profile, QuantModel};
     let dev = Device::Cpu;
     let w = crate::train::Params::init(arch, 0, &dev)?.tensors();
     let mut m = QuantModel::new(arch.clone(), w, &dev)?;
@@ -84,6 +91,9 @@ pub fn forward(arch: &crate::Arch, batch: usize, size: usize, reps: usize) -> Re
         labels: vec![0; 4],
     };
     m.prepare(&[mpq_quant::BitPair::W8A8], &[calib])?;
+    if candle {
+        m.set_kernels(Kernels::Candle)?;
+    }
     let x = images(batch)?;
     let reps = reps.max(1);
     let fp32 = time(reps, &|| m.logits(&x, Precision::Fp32Folded))?;

@@ -10,6 +10,8 @@ pub mod arch;
 pub mod bench;
 pub mod compare;
 pub mod depthwise;
+pub mod kernels;
+pub mod layer;
 pub mod prefix;
 pub mod qmodel;
 pub mod train;

@@ -19,7 +19,7 @@
 //!
 //! Configurations can be evaluated in parallel ([`PrefixEvaluator::correct_many`]): the model
 //! and the cache are only read.
-use crate::arch::LayerRunner;
+use crate::arch::{ActLayout, LayerRunner, Post};
 use crate::qmodel::{correct_in, top1, QuantModel};
 use candle_core::{Result, Tensor};
 use mpq_data::Batch;
@@ -96,6 +96,11 @@ struct Replay<'a> {
 
 impl LayerRunner for Replay<'_> {
     fn layer(&mut self, i: usize, x: &Tensor) -> Result<Tensor> {
+        self.layer_post(i, x, Post::NONE)
+    }
+    /// The cache holds what this returns: the layer's output with the graph's work after it
+    /// (the same at every evaluation, since it is fixed by the layer's place in the graph).
+    fn layer_post(&mut self, i: usize, x: &Tensor, post: Post<'_>) -> Result<Tensor> {
         if i < self.from {
             return Ok(self.cached[i].clone());
         }
@@ -103,11 +108,16 @@ impl LayerRunner for Replay<'_> {
             .macs
             .fetch_add(self.macs[i] * self.images, Ordering::Relaxed);
         self.work.layer_runs.fetch_add(1, Ordering::Relaxed);
-        let y = self.model.quantized_layer(i, self.config[i], x)?;
+        let y = self
+            .model
+            .quantized_layer_post(i, self.config[i], x, post)?;
         if let Some(r) = self.record.as_deref_mut() {
             r[i] = y.clone();
         }
         Ok(y)
+    }
+    fn layout(&self) -> ActLayout {
+        self.model.layout()
     }
 }
 
@@ -205,12 +215,13 @@ impl<'a> PrefixEvaluator<'a> {
                     continue;
                 }
                 let n = self.model.n_layers();
+                let input = self.model.input(&batch.images)?;
                 let mut c = BatchCache {
-                    stage_in: vec![batch.images.clone()],
-                    layer_out: vec![batch.images.clone(); n],
+                    stage_in: vec![input.clone()],
+                    layer_out: vec![input.clone(); n],
                     correct: 0,
                 };
-                let logits = self.run_recording(&config, 0, 0, &batch.images, &mut c, batch)?;
+                let logits = self.run_recording(&config, 0, 0, &input, &mut c, batch)?;
                 c.correct = correct_in(&logits, &batch.labels)?;
                 let size = c.bytes();
                 if used + size > self.budget_bytes {
@@ -312,7 +323,9 @@ impl<'a> PrefixEvaluator<'a> {
                     work: &self.work,
                     images,
                 };
-                self.model.arch.forward(&batch.images, &mut r)
+                self.model
+                    .arch
+                    .forward(&self.model.input(&batch.images)?, &mut r)
             }
         }
     }

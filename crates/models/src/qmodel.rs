@@ -2,12 +2,15 @@
 //! then for every (layer, bit-width) the run uses, the quantized weights and the calibrated
 //! activation grid are computed once. Switching a layer's (w, a) pair between evaluations is then
 //! an index change: nothing is recomputed.
-use crate::arch::{Arch, LayerKind, LayerRunner, LayerSpec};
+use crate::arch::{ActLayout, Arch, LayerKind, LayerRunner, LayerSpec, Post};
 use crate::depthwise::depthwise;
+use crate::kernels::{Isa, Packed};
 use crate::weights::{fold_bn, BN_EPS};
 use candle_core::{Device, Result, Tensor, D};
 use mpq_data::Batch;
-use mpq_quant::{fake_quant, quantize_weight_tensor, BitPair, Grid, MinMax, MseCalibrator};
+use mpq_quant::{
+    fake_quant, quantize_weight_tensor, BitPair, Grid, MinMax, MseCalibrator, Quantizer,
+};
 use std::collections::{BTreeMap, HashMap};
 
 /// Which numbers a forward pass uses.
@@ -37,6 +40,16 @@ pub fn apply_layer(spec: &LayerSpec, x: &Tensor, w: &Tensor, b: Option<&Tensor>)
     }
 }
 
+/// Which implementation runs the FP32-folded and quantized forward passes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kernels {
+    /// candle tensor ops on NCHW tensors: any device (the reference).
+    Candle,
+    /// This crate's fused CPU kernels on NHWC activations (`crate::kernels`), with this
+    /// vector extension. The default on the CPU.
+    Cpu(Isa),
+}
+
 pub struct QuantModel {
     pub arch: Arch,
     device: Device,
@@ -45,6 +58,11 @@ pub struct QuantModel {
     weights_q: Vec<BTreeMap<u8, Tensor>>,
     act_grid: Vec<BTreeMap<u8, Option<Grid>>>,
     config: Vec<BitPair>,
+    kernels: Kernels,
+    /// With [`Kernels::Cpu`]: the folded FP32 weights and the quantized weights of every
+    /// prepared bit-width, packed.
+    packed_fp32: Vec<Packed>,
+    packed_q: Vec<BTreeMap<u8, Packed>>,
 }
 
 impl QuantModel {
@@ -78,7 +96,7 @@ impl QuantModel {
             });
         }
         let n = arch.layers.len();
-        Ok(QuantModel {
+        let mut m = QuantModel {
             arch,
             device: device.clone(),
             raw,
@@ -86,7 +104,60 @@ impl QuantModel {
             weights_q: vec![BTreeMap::new(); n],
             act_grid: vec![BTreeMap::new(); n],
             config: vec![BitPair::W8A8; n],
-        })
+            kernels: Kernels::Candle,
+            packed_fp32: vec![],
+            packed_q: vec![BTreeMap::new(); n],
+        };
+        if device.is_cpu() {
+            m.set_kernels(Kernels::Cpu(Isa::detect()))?;
+        }
+        Ok(m)
+    }
+
+    /// Choose the implementation of the forward passes ([`Kernels::Cpu`] needs a CPU model).
+    /// Packs what the CPU kernels need.
+    pub fn set_kernels(&mut self, k: Kernels) -> Result<()> {
+        if let Kernels::Cpu(_) = k {
+            if !self.device.is_cpu() {
+                candle_core::bail!("the CPU kernels need a model on the CPU");
+            }
+            if self.packed_fp32.is_empty() {
+                self.packed_fp32 = (self.arch.layers.iter().zip(&self.folded))
+                    .map(|(l, (w, b))| Packed::new(l, w, b))
+                    .collect::<Result<_>>()?;
+            }
+            for i in 0..self.n_layers() {
+                for (&bits, w) in &self.weights_q[i] {
+                    if !self.packed_q[i].contains_key(&bits) {
+                        let p = Packed::new(&self.arch.layers[i], w, &self.folded[i].1)?;
+                        self.packed_q[i].insert(bits, p);
+                    }
+                }
+            }
+        }
+        self.kernels = k;
+        Ok(())
+    }
+
+    pub fn kernels(&self) -> Kernels {
+        self.kernels
+    }
+
+    /// The activation layout of this model's forward passes.
+    pub fn layout(&self) -> ActLayout {
+        match self.kernels {
+            Kernels::Candle => ActLayout::Nchw,
+            Kernels::Cpu(_) => ActLayout::Nhwc,
+        }
+    }
+
+    /// The input of the first stage for a batch of images `[B, C, H, W]`: the images, in the
+    /// model's activation layout.
+    pub fn input(&self, images: &Tensor) -> Result<Tensor> {
+        match self.kernels {
+            Kernels::Candle => Ok(images.clone()),
+            Kernels::Cpu(_) => crate::kernels::ops::to_nhwc(images),
+        }
     }
 
     pub fn device(&self) -> &Device {
@@ -110,6 +181,7 @@ impl QuantModel {
                 }
             }
         }
+        self.set_kernels(self.kernels)?;
         let mut a_bits: Vec<u8> = pairs.iter().map(|p| p.a).collect();
         a_bits.sort();
         a_bits.dedup();
@@ -210,7 +282,16 @@ impl QuantModel {
     pub fn logits(&self, x: &Tensor, precision: Precision) -> Result<Tensor> {
         match precision {
             Precision::Fp32 => self.arch.forward(x, &mut Unfolded { m: self }),
-            Precision::Fp32Folded => self.run_observed(x, &mut |_, _| Ok(())),
+            Precision::Fp32Folded => match self.kernels {
+                Kernels::Candle => self.run_observed(x, &mut |_, _| Ok(())),
+                Kernels::Cpu(_) => self.arch.forward(
+                    &self.input(x)?,
+                    &mut Fast {
+                        m: self,
+                        config: None,
+                    },
+                ),
+            },
             Precision::Quantized => self.logits_with(x, &self.config),
         }
     }
@@ -218,7 +299,27 @@ impl QuantModel {
     /// Logits of a batch with every layer at `config[i]` (prepared pairs), whatever the current
     /// configuration: several configurations can be evaluated at once from shared references.
     pub fn logits_with(&self, x: &Tensor, config: &[BitPair]) -> Result<Tensor> {
-        self.arch.forward(x, &mut Quantized { m: self, config })
+        self.arch
+            .forward(&self.input(x)?, &mut Quantized { m: self, config })
+    }
+
+    /// Layer `i` at pair `p` followed by `post`, on an input in the model's layout
+    /// ([`QuantModel::layout`]): with the CPU kernels, one fused pass; otherwise
+    /// [`QuantModel::quantized_layer`] and candle ops.
+    pub fn quantized_layer_post(
+        &self,
+        i: usize,
+        p: BitPair,
+        x: &Tensor,
+        post: Post<'_>,
+    ) -> Result<Tensor> {
+        match self.kernels {
+            Kernels::Candle => post.apply(self.quantized_layer(i, p, x)?),
+            Kernels::Cpu(isa) => {
+                let q = self.act_grid[i][&p.a].map(|g| Quantizer::new(&g));
+                self.packed_q[i][&p.w].forward(x, q.as_ref(), post.residual, post.act.into(), isa)
+            }
+        }
     }
 
     /// Layer `i` of the quantized model at pair `p` (its input fake-quantized on the calibrated
@@ -334,7 +435,39 @@ struct Quantized<'a> {
 
 impl LayerRunner for Quantized<'_> {
     fn layer(&mut self, i: usize, x: &Tensor) -> Result<Tensor> {
-        self.m.quantized_layer(i, self.config[i], x)
+        self.layer_post(i, x, Post::NONE)
+    }
+    fn layer_post(&mut self, i: usize, x: &Tensor, post: Post<'_>) -> Result<Tensor> {
+        self.m.quantized_layer_post(i, self.config[i], x, post)
+    }
+    fn layout(&self) -> ActLayout {
+        self.m.layout()
+    }
+}
+
+/// The CPU kernels at FP32 (folded weights, `config` `None`) or at a configuration.
+struct Fast<'a> {
+    m: &'a QuantModel,
+    config: Option<&'a [BitPair]>,
+}
+
+impl LayerRunner for Fast<'_> {
+    fn layer(&mut self, i: usize, x: &Tensor) -> Result<Tensor> {
+        self.layer_post(i, x, Post::NONE)
+    }
+    fn layer_post(&mut self, i: usize, x: &Tensor, post: Post<'_>) -> Result<Tensor> {
+        match self.config {
+            Some(c) => self.m.quantized_layer_post(i, c[i], x, post),
+            None => {
+                let Kernels::Cpu(isa) = self.m.kernels else {
+                    candle_core::bail!("CPU kernels not selected")
+                };
+                self.m.packed_fp32[i].forward(x, None, post.residual, post.act.into(), isa)
+            }
+        }
+    }
+    fn layout(&self) -> ActLayout {
+        ActLayout::Nhwc
     }
 }
 
@@ -373,7 +506,18 @@ struct Profiled<'a> {
 
 impl LayerRunner for Profiled<'_> {
     fn layer(&mut self, i: usize, x: &Tensor) -> Result<Tensor> {
+        self.layer_post(i, x, Post::NONE)
+    }
+    fn layer_post(&mut self, i: usize, x: &Tensor, post: Post<'_>) -> Result<Tensor> {
         let pair = self.m.config[i];
+        let l = &self.m.arch.layers[i];
+        if let Kernels::Cpu(_) = self.m.kernels {
+            // Fake quantization, bias, residual and activation are fused into the layer.
+            let t = std::time::Instant::now();
+            let y = self.m.quantized_layer_post(i, pair, x, post)?;
+            *self.p.layers.entry(layer_category(l)).or_default() += t.elapsed().as_secs_f64();
+            return Ok(y);
+        }
         let t = std::time::Instant::now();
         let x = match self.m.act_grid[i][&pair.a] {
             Some(g) => fake_quant(x, &g)?,
@@ -381,7 +525,6 @@ impl LayerRunner for Profiled<'_> {
         };
         self.p.fake_quant += t.elapsed().as_secs_f64();
         let t = std::time::Instant::now();
-        let l = &self.m.arch.layers[i];
         let y = apply_layer(
             l,
             &x,
@@ -389,7 +532,10 @@ impl LayerRunner for Profiled<'_> {
             Some(&self.m.folded[i].1),
         )?;
         *self.p.layers.entry(layer_category(l)).or_default() += t.elapsed().as_secs_f64();
-        Ok(y)
+        post.apply(y)
+    }
+    fn layout(&self) -> ActLayout {
+        self.m.layout()
     }
 }
 
@@ -398,7 +544,9 @@ impl QuantModel {
     /// `p`. CPU operations are synchronous, so the split is exact there.
     pub fn logits_profiled(&self, x: &Tensor, p: &mut Profile) -> Result<Tensor> {
         let t = std::time::Instant::now();
-        let y = self.arch.forward(x, &mut Profiled { m: self, p })?;
+        let y = self
+            .arch
+            .forward(&self.input(x)?, &mut Profiled { m: self, p })?;
         p.total += t.elapsed().as_secs_f64();
         Ok(y)
     }
@@ -496,12 +644,62 @@ mod tests {
         let calib = images(16);
         m.prepare(&[BitPair::W8A8], &calib).unwrap();
         let x = &calib[0].images;
-        let mut p = Profile::default();
-        let a = m.logits_profiled(x, &mut p).unwrap();
-        let b = m.logits(x, Precision::Quantized).unwrap();
-        assert_eq!(max_diff(&a, &b), 0.0);
-        let cats: Vec<&str> = p.layers.keys().copied().collect();
-        assert_eq!(cats, ["conv 1x1", "conv kxk", "depthwise", "linear"]);
-        assert!(p.fake_quant > 0.0 && p.other() >= -1e-9 && p.total > 0.0);
+        for k in [Kernels::Candle, Kernels::Cpu(Isa::detect())] {
+            m.set_kernels(k).unwrap();
+            let mut p = Profile::default();
+            let a = m.logits_profiled(x, &mut p).unwrap();
+            let b = m.logits(x, Precision::Quantized).unwrap();
+            assert_eq!(max_diff(&a, &b), 0.0);
+            let cats: Vec<&str> = p.layers.keys().copied().collect();
+            assert_eq!(cats, ["conv 1x1", "conv kxk", "depthwise", "linear"]);
+            // The CPU kernels fuse the fake quantization into the layers.
+            assert_eq!(p.fake_quant > 0.0, k == Kernels::Candle);
+            assert!(p.other() >= -1e-9 && p.total > 0.0);
+        }
+    }
+
+    /// The CPU kernels compute the candle path's function: FP32 folded and quantized logits
+    /// within f32 rounding of each other on both embedded models (the quantized ones can
+    /// differ by a grid step where rounding differences push an activation across a rounding
+    /// boundary, so they are compared loosely, and argmax agreement is counted).
+    #[test]
+    fn cpu_kernels_agree_with_the_candle_path() {
+        for arch in [ArchName::ResnetTiny, ArchName::MobilenetTiny] {
+            let mut m = model(arch);
+            let calib = images(32);
+            let low = BitPair::new(4, 8).unwrap();
+            m.prepare(&[BitPair::W8A8, low], &calib).unwrap();
+            let x = &calib[0].images;
+            let mut config = vec![BitPair::W8A8; m.n_layers()];
+            config[1] = low;
+            let mut out = vec![];
+            for k in [Kernels::Candle, Kernels::Cpu(Isa::detect())] {
+                m.set_kernels(k).unwrap();
+                out.push((
+                    m.logits(x, Precision::Fp32Folded).unwrap(),
+                    m.logits_with(x, &config).unwrap(),
+                ));
+            }
+            let scale = |t: &Tensor| {
+                t.abs()
+                    .unwrap()
+                    .max_all()
+                    .unwrap()
+                    .to_scalar::<f32>()
+                    .unwrap()
+                    .max(1.0)
+            };
+            let (fa, qa) = &out[0];
+            let (fb, qb) = &out[1];
+            assert!(max_diff(fa, fb) <= 1e-5 * scale(fa), "{arch} FP32");
+            assert!(max_diff(qa, qb) <= 0.05 * scale(qa), "{arch} quantized");
+            let agree = |a: &Tensor, b: &Tensor| {
+                let pa = a.argmax(D::Minus1).unwrap().to_vec1::<u32>().unwrap();
+                let pb = b.argmax(D::Minus1).unwrap().to_vec1::<u32>().unwrap();
+                pa.iter().zip(&pb).filter(|(x, y)| x == y).count()
+            };
+            assert_eq!(agree(fa, fb), 16, "{arch}");
+            assert!(agree(qa, qb) >= 15, "{arch}");
+        }
     }
 }

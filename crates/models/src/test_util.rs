@@ -12,6 +12,16 @@ pub fn randn(shape: &[usize], r: &mut Rng) -> Tensor {
     Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
 }
 
+/// The values of an NCHW tensor in NHWC order.
+pub fn nhwc(t: &Tensor) -> Vec<f32> {
+    t.permute((0, 2, 3, 1))
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap()
+}
+
 /// Largest absolute difference of two tensors of the same shape.
 pub fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
     assert_eq!(a.dims(), b.dims());

@@ -77,29 +77,90 @@ impl Grid {
     }
 }
 
-/// Quantize `xs` in place on the grid `g`: [`Grid::apply`] on every value.
+/// Quantize `xs` in place on the grid `g`: [`Grid::apply`] on every value (see [`Quantizer`]).
+pub fn quantize_slice(xs: &mut [f32], g: &Grid) {
+    Quantizer::new(g).quantize_in_place(xs);
+}
+
+/// A grid's quantization with its constants computed once, for callers that quantize values
+/// as they copy them (the models crate's convolution kernels quantize a layer's input while
+/// packing it). Bit-identical to [`Grid::apply`] on every value (tested).
 ///
 /// Where [`Grid::magic_rounding_is_exact`], the rounding is done by adding and subtracting
 /// 1.5 * 2^23 in f32, which rounds to the nearest integer with ties to even exactly as
-/// `round_ties_even` does in that range (the sign of a zero copied back), but vectorizes (`round_ties_even` is a libm call
-/// without SSE4.1); and the division by the power of two `d` is the exact multiplication by
-/// `1 / d`. The results are bit-identical (tested).
-pub fn quantize_slice(xs: &mut [f32], g: &Grid) {
-    let (d, hi) = (g.step(), g.hi());
-    let inv = 1.0 / d;
-    if g.magic_rounding_is_exact() && inv.is_normal() {
+/// `round_ties_even` does in that range (the sign of a zero copied back), but vectorizes
+/// (`round_ties_even` is a libm call without SSE4.1); and the division by the power of two `d`
+/// is the exact multiplication by `1 / d`. Elsewhere the literal formula is used.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Quantizer {
+    grid: Grid,
+    lo: f32,
+    hi: f32,
+    d: f32,
+    inv: f32,
+    magic: bool,
+}
+
+impl Quantizer {
+    pub fn new(g: &Grid) -> Quantizer {
+        let (d, hi) = (g.step(), g.hi());
+        let inv = 1.0 / d;
+        Quantizer {
+            grid: *g,
+            lo: g.lo,
+            hi,
+            d,
+            inv,
+            magic: g.magic_rounding_is_exact() && inv.is_normal(),
+        }
+    }
+
+    pub fn grid(&self) -> &Grid {
+        &self.grid
+    }
+
+    /// `dst[i] = q(src[i])`. Inlined so that it vectorizes with the caller's target features.
+    #[inline(always)]
+    pub fn quantize_into(&self, src: &[f32], dst: &mut [f32]) {
+        assert_eq!(src.len(), dst.len());
+        if self.magic {
+            for (y, x) in dst.iter_mut().zip(src) {
+                *y = self.magic_round(*x);
+            }
+        } else {
+            for (y, x) in dst.iter_mut().zip(src) {
+                *y = self.grid.apply(*x, self.d, self.hi);
+            }
+        }
+    }
+
+    /// [`Quantizer::quantize_into`] in place.
+    #[inline(always)]
+    pub fn quantize_in_place(&self, xs: &mut [f32]) {
+        if self.magic {
+            for x in xs {
+                *x = self.magic_round(*x);
+            }
+        } else {
+            for x in xs {
+                *x = self.grid.apply(*x, self.d, self.hi);
+            }
+        }
+    }
+
+    /// One value by the 1.5 * 2^23 trick (only where `self.magic`).
+    #[inline(always)]
+    fn magic_round(&self, x: f32) -> f32 {
         const MAGIC: f32 = 12_582_912.0; // 1.5 * 2^23
-        let lo = g.lo;
-        for x in xs {
-            let t = x.clamp(lo, hi) * inv;
-            // The trick gives +0 where rounding gives -0 (t in (-0.5, 0]): copy t's sign,
-            // which every rounded value shares.
-            *x = ((t + MAGIC) - MAGIC).copysign(t) * d;
-        }
-    } else {
-        for x in xs {
-            *x = g.apply(*x, d, hi);
-        }
+        let t = x.clamp(self.lo, self.hi) * self.inv;
+        // The trick gives +0 where rounding gives -0 (t in (-0.5, 0]): copy t's sign, which
+        // every rounded value shares.
+        ((t + MAGIC) - MAGIC).copysign(t) * self.d
+    }
+
+    /// The step `d`: every quantized value is an integer code times `d`.
+    pub fn step(&self) -> f32 {
+        self.d
     }
 }
 
@@ -162,6 +223,12 @@ mod tests {
             xs.extend([0.0, -0.0, -0.25 * d, 0.25 * d, -0.5 * d, 0.5 * d]);
             let mut got = xs.clone();
             quantize_slice(&mut got, &g);
+            let mut into = vec![0f32; xs.len()];
+            Quantizer::new(&g).quantize_into(&xs, &mut into);
+            assert_eq!(
+                into.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                got.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+            );
             for (x, y) in xs.iter().zip(&got) {
                 let want = g.apply(*x, d, hi);
                 assert_eq!(

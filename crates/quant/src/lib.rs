@@ -11,7 +11,7 @@ pub mod size;
 pub mod tensor;
 
 pub use calib::{calibrate_values, MinMax, MseCalibrator};
-pub use grid::{ceil_log2_exact, quantize_slice, quantize_weights_per_channel, Grid};
+pub use grid::{ceil_log2_exact, quantize_slice, quantize_weights_per_channel, Grid, Quantizer};
 /// Bit pairs are part of the shared vocabulary.
 pub use mpq_vocab::{BitPair, PairError};
 pub use size::{rel_size, size_bits};

@@ -12,8 +12,6 @@ use std::path::PathBuf;
 use anyhow::Context;
 use mpq_vocab::{ArchName, BetaSetting, BitPair, PaperModel, RunRow, StepRow, StrategyName};
 
-use crate::summary::TradeOff;
-
 /// One manifest of the plan: what it asks for and, if it ran, where its up-to-date result is.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PlannedRun {
@@ -49,18 +47,6 @@ pub(crate) fn size_mb(s: &StepRow) -> f64 {
 }
 
 impl RunResult {
-    /// The steps as trade-off points.
-    pub fn trade_offs(&self) -> Vec<TradeOff> {
-        self.steps
-            .iter()
-            .map(|s| TradeOff {
-                step: Some(i64::from(s.step)),
-                rel_size: s.rel_size,
-                top1: s.top1,
-            })
-            .collect()
-    }
-
     /// The step numbered `k`.
     pub fn step(&self, k: Option<i64>) -> Option<&StepRow> {
         self.steps.iter().find(|s| Some(i64::from(s.step)) == k)

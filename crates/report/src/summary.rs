@@ -21,6 +21,20 @@ pub struct TradeOff {
     pub top1: f64,
 }
 
+impl RunResult {
+    /// The steps as trade-off points.
+    pub fn trade_offs(&self) -> Vec<TradeOff> {
+        self.steps
+            .iter()
+            .map(|s| TradeOff {
+                step: Some(i64::from(s.step)),
+                rel_size: s.rel_size,
+                top1: s.top1,
+            })
+            .collect()
+    }
+}
+
 /// The run's best trade-off: among `steps`, those whose top-1 is at least
 /// `high_top1 - TRADE_OFF_TOLERANCE`, the one with the smallest relative size; ties go to the
 /// higher top-1, then the earlier step. Points with a NaN are ignored. `None` when no step

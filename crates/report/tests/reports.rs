@@ -836,11 +836,11 @@ fn search_cost_per_run_and_relative_to_greedy() {
             rid(&X)
         )
     );
-    // The old-style file has no work column: a dash.
+    // The file written before the rename (`int8_top1`) is read like the others.
     assert_eq!(
         row(&md, "| rt-w4a8-one-shot |"),
         format!(
-            "| rt-w4a8-one-shot | resnet-tiny | W4A8 | one-shot | 0 | all | 7 | — | 100.0 | cpu \
+            "| rt-w4a8-one-shot | resnet-tiny | W4A8 | one-shot | 0 | all | 7 | 10.0 | 100.0 | cpu \
              | 512 | {} |",
             rid(&O8)
         )
@@ -864,9 +864,10 @@ fn search_cost_per_run_and_relative_to_greedy() {
         "| resnet-tiny | W4A4 | all | one-shot [rt-w4a4-one-shot] | 0.700 | 0.700 | 0.500 |"
     ));
     assert!(md.contains("| greedy β=0.02 [rt-w4a4-greedy-0.02] (reference) |"));
-    // W4A8: the one-shot run lacks work: a dash.
+    // W4A8: the one-shot run (written before the rename of `int8_top1`): 7/10 evaluations,
+    // 10/10 work, 100/100 s.
     assert!(md.contains(
-        "| resnet-tiny | W4A8 | all | one-shot [rt-w4a8-one-shot] | 0.700 | — | 1.000 |"
+        "| resnet-tiny | W4A8 | all | one-shot [rt-w4a8-one-shot] | 0.700 | 1.000 | 1.000 |"
     ));
 }
 

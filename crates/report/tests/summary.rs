@@ -169,8 +169,11 @@ const ONE_SHOT_EARLY: Run = Run {
     steps: &[(0.25, 0.5), (0.2, 0.3)],
 };
 
+/// The row of `run_id` in the summary's table of finished runs.
 fn row_of<'a>(md: &'a str, run_id: &str) -> &'a str {
-    md.lines()
+    let finished = md.find("## Finished runs").map_or(md, |i| &md[i..]);
+    finished
+        .lines()
         .find(|l| l.starts_with('|') && l.contains(run_id))
         .unwrap_or_else(|| panic!("no row for {run_id} in\n{md}"))
 }

@@ -48,7 +48,7 @@ pub const UNITS: &[Unit] = &[
         skip: &["bench.rs", "compare.rs", "train.rs"],
     },
     Unit {
-        name: "search",
+        name: "search", // tidy: not a vocabulary name (the crate, not the split)
         dir: "crates/search/src",
         skip: &[],
     },

@@ -185,12 +185,13 @@ pub fn bench_forward(
     size: Option<usize>,
     reps: usize,
     threads: usize,
+    candle: bool,
 ) -> Result<()> {
     set_threads(threads);
     println!("{}", mpq_models::bench::ForwardBench::MARKDOWN_HEADER);
     for &a in archs {
         let a = Arch::new(a);
-        let b = mpq_models::bench::forward(&a, batch, size.unwrap_or(a.input[1]), reps)?;
+        let b = mpq_models::bench::forward(&a, batch, size.unwrap_or(a.input[1]), reps, candle)?;
         println!("{}", b.markdown_row());
     }
     Ok(())

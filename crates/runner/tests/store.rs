@@ -338,15 +338,16 @@ fn failed_write_in_a_read_only_directory_keeps_the_previous_file() {
 
 #[test]
 fn failed_write_keeps_the_previous_file_even_as_root() {
-    // A 250-byte file name is valid, but its temporary name is over the 255-byte limit of
-    // common file systems: the write fails before touching the target, whoever runs the test.
+    // The target is a non-empty directory: the final rename fails whoever runs the test (root
+    // included), after the table was written to its temporary file, which must not remain.
     let tmp = tempfile::tempdir().unwrap();
-    let path = tmp.path().join(format!("{}.parquet", "x".repeat(242)));
-    std::fs::write(&path, b"previous").unwrap();
+    let path = tmp.path().join("steps.parquet");
+    std::fs::create_dir(&path).unwrap();
+    std::fs::write(path.join("previous"), b"previous").unwrap();
     let mut df = frame(&tables().steps).unwrap();
     assert!(write_parquet(&mut df, &path).is_err());
-    assert_eq!(std::fs::read(&path).unwrap(), b"previous");
-    assert_eq!(names_in(tmp.path()).len(), 1);
+    assert_eq!(std::fs::read(path.join("previous")).unwrap(), b"previous");
+    assert_eq!(names_in(tmp.path()), ["steps.parquet"]);
 }
 
 #[test]

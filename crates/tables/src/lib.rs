@@ -273,7 +273,7 @@ mod tests {
             beta: 0.0,
             step: k,
             layer: (k > 0).then(|| format!("l{k}")),
-            layer_index: (k > 0).then_some(k - 1),
+            layer_index: k.checked_sub(1),
             top1: 0.5 + f64::from(k) / 100.0,
             objective: (k > 0).then_some(0.3),
             params_low: u64::from(k) * 10,
@@ -341,14 +341,17 @@ mod tests {
 
     #[test]
     fn a_run_round_trips_with_plain_parquet_types() {
-        let dir = tempfile::tempdir().unwrap();
+        // Under a plain (not hidden) directory: `run_dirs` skips dot-directories such as the
+        // temporary directory itself.
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("e/r1");
         let t = tables("r1");
-        write_run(dir.path(), &t).unwrap();
-        let back = read_run(dir.path()).unwrap();
+        write_run(&dir, &t).unwrap();
+        let back = read_run(&dir).unwrap();
         let mut want = t.clone();
         want.steps.sort_by_key(|s| s.step);
         assert_eq!(back, want);
-        let runs = read_parquet(&dir.path().join("runs.parquet")).unwrap();
+        let runs = read_parquet(&dir.join("runs.parquet")).unwrap();
         assert_eq!(runs.column("pair").unwrap().dtype(), &DataType::String);
         assert_eq!(runs.column("n_layers").unwrap().dtype(), &DataType::UInt32);
         assert_eq!(runs.column("evals").unwrap().dtype(), &DataType::UInt64);
@@ -356,7 +359,7 @@ mod tests {
         // An empty table keeps its column types.
         let empty = frame::<CandidateRow>(&[]).unwrap();
         assert_eq!(empty.column("top1").unwrap().dtype(), &DataType::Float64);
-        assert_eq!(run_dirs(dir.path().parent().unwrap()).unwrap().len(), 1);
+        assert_eq!(run_dirs(tmp.path()).unwrap(), [dir]);
     }
 
     #[test]

@@ -154,7 +154,7 @@ fn subsets(
     let take = |key: &str, part: Part, k: usize| -> Result<Vec<usize>> {
         p.take(part, k).map(<[usize]>::to_vec).map_err(|have| {
             anyhow!(
-                "{}: data.{key}_images: {k} images asked from part \"{}\" of the {n} images \
+                "{}: {key}: {k} images asked from part \"{}\" of the {n} images \
                  of {}, which holds {have} (calibration part first, then search, then test)",
                 manifest.display(),
                 Split::from(part),
@@ -163,8 +163,8 @@ fn subsets(
         })
     };
     Ok((
-        take("calib", draw.calib, counts.calib)?,
-        take("search", draw.search, counts.search)?,
+        take("data.calib_images", draw.calib, counts.calib)?,
+        take("data.search_images", draw.search, counts.search)?,
     ))
 }
 
