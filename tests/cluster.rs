@@ -16,7 +16,6 @@ mod common;
 use common::*;
 use mpq_cluster::local::LocalCluster;
 use mpq_cluster::script::TaskLog;
-use mpq_cluster::Slurm;
 use mpq_runner::submit::{submissions, Submission};
 use polars::prelude::*;
 use std::path::{Path, PathBuf};
@@ -254,6 +253,9 @@ fn interrupted_runs_resume_locally_and_on_slurm() {
     let id = sub.job;
     assert_eq!(sub.tasks.len(), 2);
     let (e0, e1) = (experiment(MANIFESTS[0]), experiment(MANIFESTS[1]));
+    // The tasks follow the plan's order (the suite's manifests by path), not MANIFESTS'.
+    let task_of = |e: &str| sub.tasks.iter().position(|t| t.experiment == e).unwrap() as u32;
+    let (t0, t1) = (task_of(e0), task_of(e1));
     until(
         "task 0 to journal 25 evaluations",
         Duration::from_secs(600),
@@ -262,10 +264,11 @@ fn interrupted_runs_resume_locally_and_on_slurm() {
     let said = status(&exp_root, "s", &results, &[], &conf);
     let l = line_of(&said, "s", e0);
     assert!(
-        l.starts_with(&format!("s/{e0}: running step ")) && l.ends_with(&format!("_0)")),
+        l.starts_with(&format!("s/{e0}: running step "))
+            && l.contains(&format!("(Slurm job {id}_{t0})")),
         "{said}"
     );
-    slurm.requeue(id, 0).unwrap();
+    slurm.requeue(id, t0).unwrap();
     // Requeued, then queued until the cluster's cred_expire has passed.
     let mut said = String::new();
     until(
@@ -282,7 +285,7 @@ fn interrupted_runs_resume_locally_and_on_slurm() {
         Duration::from_secs(600),
         || journal_lines(&results, e1) > 25,
     );
-    slurm.signal_batch(id, 1, "USR1").unwrap();
+    slurm.signal_batch(id, t1, "USR1").unwrap();
     let out = reproduce.wait_with_output().unwrap();
     eprintln!(
         "reproduce --executor slurm --wait of 2 manifests, both interrupted and resumed: {:.1} s",
@@ -310,15 +313,15 @@ fn interrupted_runs_resume_locally_and_on_slurm() {
         let l = TaskLog::parse(log);
         assert_eq!(l.attempts, 2, "{log}");
         assert_eq!(l.last_end.unwrap().action, "done", "{log}");
-        let exp = experiment(MANIFESTS[task]);
+        let exp = &sub.tasks[task].experiment;
         assert!(
             evals_replayed(&results, exp) >= 25,
             "resumed from the journal: {log}"
         );
         assert_same_tables(&local, &results, exp);
     }
-    assert!(logs[0].contains("action=stop reason=stopped at the journal on SIGTERM"));
-    assert!(logs[1].contains("action=requeue reason=time limit near"));
+    assert!(logs[t0 as usize].contains("action=stop reason=stopped at the journal on SIGTERM"));
+    assert!(logs[t1 as usize].contains("action=requeue reason=time limit near"));
     let said = status(&exp_root, "s", &results, &[], &conf);
     assert!(said.ends_with("2 up to date\n"), "{said}");
 

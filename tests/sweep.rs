@@ -106,8 +106,6 @@ fn sweeps_and_repeats_expand_into_ordinary_runs() {
             assert_eq!(m["experiment"]["repeats"].as_integer(), Some(1));
             keys.insert(key.clone());
         }
-        // Repeat 1 searched another generated dataset.
-        assert!(!candidates(&results, &exp, 0).equals_missing(&candidates(&results, &exp, 1)));
     }
     assert_eq!(keys.len(), 4, "every run has its own input key");
 
