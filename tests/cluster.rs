@@ -90,6 +90,15 @@ fn suite(exp_root: &Path, name: &str, manifests: &[&str]) {
         exp_root.join("defaults.toml"),
     )
     .unwrap();
+    // The reports read the literature's and the paper's numbers from the experiments root.
+    std::fs::create_dir_all(exp_root.join("baselines")).unwrap();
+    for f in ["literature.toml", "paper.toml"] {
+        std::fs::copy(
+            root().join("experiments/baselines").join(f),
+            exp_root.join("baselines").join(f),
+        )
+        .unwrap();
+    }
     for m in manifests {
         let to = exp_root.join(name).join(Path::new(m).file_name().unwrap());
         std::fs::copy(root().join(m), to).unwrap();
