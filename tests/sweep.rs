@@ -45,25 +45,6 @@ fn runs_of(results: &Path, experiment: &str) -> Vec<(Option<u64>, String, String
     out
 }
 
-/// A candidates table without its run id.
-fn candidates(results: &Path, experiment: &str, repeat: u64) -> polars::prelude::DataFrame {
-    for e in std::fs::read_dir(results.join(experiment))
-        .unwrap()
-        .flatten()
-    {
-        let runs = e.path().join("runs.parquet");
-        if runs.is_file()
-            && first_u64(&mpq_runner::store::read_parquet(&runs).unwrap(), "repeat") == Some(repeat)
-        {
-            return mpq_runner::store::read_parquet(&e.path().join("candidates.parquet"))
-                .unwrap()
-                .drop("run_id")
-                .unwrap();
-        }
-    }
-    panic!("no repeat {repeat} of {experiment}");
-}
-
 #[test]
 fn sweeps_and_repeats_expand_into_ordinary_runs() {
     let tmp = tempfile::tempdir().unwrap();

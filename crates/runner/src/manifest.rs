@@ -38,7 +38,7 @@ pub struct ExperimentSection {
     pub name: String,
     /// Seeds everything random in a run besides the data (the `random` strategy's order).
     pub seed: u64,
-    /// >= 1: the experiment is this many runs, repeat `r` (0-based) with `experiment.seed`,
+    /// The experiment is this many runs (at least 1), repeat `r` (0-based) with `experiment.seed`,
     /// `data.seed` and `data.subset_seed` each + r ([`Resolved::repeat`]).
     pub repeats: u32,
     pub description: String,

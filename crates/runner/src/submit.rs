@@ -299,7 +299,7 @@ mod tests {
         // A directory without a record (a failed sbatch) is not a submission.
         std::fs::create_dir_all(tmp.path().join(SUBMISSIONS_DIR).join("x")).unwrap();
         let read = submissions(tmp.path()).unwrap();
-        assert_eq!(read, [s.clone()]);
+        assert_eq!(read, std::slice::from_ref(&s));
         assert_eq!(s.task_of("k1"), Some(1));
         assert_eq!(s.task_of("k2"), None);
         assert_eq!(s.log(1), dir.join("logs/45_1.log"));
