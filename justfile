@@ -5,6 +5,10 @@
 reproduce *args:
     cargo run -- reproduce {{args}}
 
+# Where each run stands (up to date, stale, queued, running step k of N, failed, ...).
+status *args:
+    cargo run -- status {{args}}
+
 # Run every embedded manifest, whatever is already there.
 run-embedded:
     cargo run -- run experiments/embedded

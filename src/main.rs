@@ -4,7 +4,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 use mpq_runner::commands;
 use mpq_runner::reproduce::ReproduceOptions;
-use mpq_vocab::{ArchName, BitPair, Interpolation};
+use mpq_vocab::{ArchName, BitPair, Executor, Interpolation};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -22,16 +22,24 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Run manifests (files, or directories of them): calibrate, search, write
-    /// results/<experiment>/<run_id>/*.parquet.
+    /// results/<experiment>/<run_id>/*.parquet. A manifest with experiment.repeats = k is k
+    /// runs; with --sweep, every point is a run.
     Run {
         #[arg(required = true)]
         manifests: Vec<PathBuf>,
         /// Override a manifest key, e.g. --set search.beta=0.02 (repeatable).
         #[arg(long = "set", value_name = "KEY=VALUE")]
         sets: Vec<String>,
+        #[command(flatten)]
+        sweep: SweepArgs,
+        /// Only this repeat (0-based) of each manifest (experiment.repeats).
+        #[arg(long)]
+        repeat: Option<u32>,
         /// No progress bar.
         #[arg(long)]
         quiet: bool,
+        #[command(flatten)]
+        exec: ExecArgs,
     },
     /// Bring suites up to date (run every manifest whose results are missing or stale, resume
     /// interrupted runs), then regenerate the reports.
@@ -53,12 +61,32 @@ enum Cmd {
         dry_run: bool,
         #[arg(long = "set", value_name = "KEY=VALUE")]
         sets: Vec<String>,
+        #[command(flatten)]
+        sweep: SweepArgs,
         /// No progress bars.
         #[arg(long)]
         quiet: bool,
         /// Where the reports go.
         #[arg(long, default_value = "reports")]
         reports: PathBuf,
+        #[command(flatten)]
+        exec: ExecArgs,
+    },
+    /// Where each run of the suites stands: up to date, stale (what changed), not run,
+    /// queued, running (step k of N), requeued, failed (why), interrupted, cancelled.
+    Status {
+        /// Suites (directories under the experiments root); default: all.
+        suites: Vec<String>,
+        #[arg(long, default_value = "experiments")]
+        experiments: PathBuf,
+        /// Only manifests whose experiment name, or path below the experiments root, contains
+        /// this.
+        #[arg(long)]
+        filter: Option<String>,
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+        #[command(flatten)]
+        sweep: SweepArgs,
     },
     /// Top-1 of a manifest's model in FP32, all at the high pair and all at the low pair.
     Eval {
@@ -143,6 +171,36 @@ enum Cmd {
         #[arg(long)]
         folded: bool,
     },
+}
+
+/// `--sweep`, on the commands that expand manifests into runs.
+#[derive(clap::Args)]
+struct SweepArgs {
+    /// Run each manifest at every value of a key, e.g. --sweep search.beta=0,0.02
+    /// (repeatable: the cartesian product); each point is a run with its own experiment name.
+    #[arg(long = "sweep", value_name = "KEY=V1,V2,...")]
+    sweeps: Vec<String>,
+}
+
+/// Where the runs are made.
+#[derive(clap::Args)]
+struct ExecArgs {
+    /// local: in this process; slurm: as one Slurm job array (docs/cluster.md).
+    #[arg(long, default_value_t = Executor::Local)]
+    executor: Executor,
+    /// With --executor slurm: wait until the job array has ended (then write the reports).
+    #[arg(long)]
+    wait: bool,
+}
+
+impl ExecArgs {
+    /// The executor, and whether to wait for it.
+    fn checked(self) -> Result<(Executor, bool)> {
+        if self.wait && self.executor != Executor::Slurm {
+            anyhow::bail!("--wait: only with --executor slurm (local runs are waited for)");
+        }
+        Ok((self.executor, self.wait))
+    }
 }
 
 #[derive(Subcommand)]
@@ -257,8 +315,24 @@ fn dispatch(cli: Cli) -> Result<()> {
         Cmd::Run {
             manifests,
             sets,
+            sweep,
+            repeat,
             quiet,
-        } => commands::run(&manifests, &sets, quiet),
+            exec,
+        } => {
+            let (executor, wait) = exec.checked()?;
+            commands::run(
+                &manifests,
+                &commands::RunArgs {
+                    sets,
+                    sweeps: sweep.sweeps,
+                    repeat,
+                    quiet,
+                    executor,
+                    wait,
+                },
+            )
+        }
         Cmd::Reproduce {
             suites,
             experiments,
@@ -266,17 +340,39 @@ fn dispatch(cli: Cli) -> Result<()> {
             force,
             dry_run,
             sets,
+            sweep,
             quiet,
             reports,
-        } => commands::reproduce(&ReproduceOptions {
+            exec,
+        } => {
+            let (executor, wait) = exec.checked()?;
+            commands::reproduce(&ReproduceOptions {
+                root: experiments,
+                suites,
+                filter,
+                force,
+                dry_run,
+                quiet,
+                sets,
+                sweeps: sweep.sweeps,
+                executor,
+                wait,
+                reports,
+            })
+        }
+        Cmd::Status {
+            suites,
+            experiments,
+            filter,
+            sets,
+            sweep,
+        } => commands::status(&ReproduceOptions {
             root: experiments,
             suites,
             filter,
-            force,
-            dry_run,
-            quiet,
             sets,
-            reports,
+            sweeps: sweep.sweeps,
+            ..Default::default()
         }),
         Cmd::Eval { manifest, sets } => commands::eval(&manifest, &sets),
         Cmd::Validate { paths, sets } => commands::validate(&paths, &sets),

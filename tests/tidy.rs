@@ -43,6 +43,11 @@ fn keys(prefix: &str, t: &toml::Table, out: &mut Vec<String>) {
 fn manifest_keys() -> Vec<String> {
     let mut m = mpq_runner::manifest::Manifest::default();
     m.experiment.paper_model = Some(PaperModel::ResNet50);
+    let r = &mut m.resources;
+    r.partition = Some("p".into());
+    r.account = Some("a".into());
+    r.mem = Some(mpq_cluster::MemSize::parse("1G").unwrap());
+    r.time = Some(mpq_cluster::TimeLimit::Seconds(60));
     let t = toml::Table::try_from(&m).unwrap();
     let mut out = vec![];
     keys("", &t, &mut out);

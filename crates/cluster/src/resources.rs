@@ -13,7 +13,8 @@ pub struct Resources {
     pub partition: Option<String>,
     /// GPUs per task (`--gres=gpu:N`); 0: none.
     pub gpus: u32,
-    /// CPUs per task (`--cpus-per-task`, also the run's `runtime.threads`); 0: Slurm's default.
+    /// CPUs per task (`--cpus-per-task`, also the run's `runtime.threads`); 0: Slurm's default
+    /// (and `runtime.threads` the CPUs Slurm gave the task).
     pub cpus: u32,
     /// Memory per task (`--mem`): MiB as a number, or a string with a K, M, G or T suffix.
     pub mem: Option<MemSize>,

@@ -39,12 +39,15 @@ pub const LOGS_DIR: &str = "logs";
 /// The prefix of the lines the task script adds to its log.
 pub const RECORD_PREFIX: &str = "mpq-task:";
 
-/// One task: `mpq run <manifest> --set <set>...`.
+/// One task: `mpq run <manifest> [--repeat <repeat>] --set <set>...`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Task {
     pub manifest: PathBuf,
     /// `key=value` overrides, as `--set` takes them.
     pub sets: Vec<String>,
+    /// Which repeat of the manifest (`experiment.repeats` > 1) the task runs; `None`: the
+    /// manifest's only run.
+    pub repeat: Option<u32>,
 }
 
 /// A job array to submit.
@@ -87,6 +90,14 @@ fn plain_field(what: &str, s: &str) -> Result<(), JobError> {
         )));
     }
     Ok(())
+}
+
+/// A `--set` of the task list: one non-empty field.
+fn set_field(s: &str) -> Result<(), JobError> {
+    if s.trim().is_empty() {
+        return Err(JobError::Invalid("an empty --set".into()));
+    }
+    plain_field("--set", s)
 }
 
 /// A path that goes on an `#SBATCH` line: absolute, no whitespace, quotes or control characters
@@ -153,7 +164,7 @@ impl ArrayJob {
         }
         plain_field("mpq binary", &self.exe.to_string_lossy())?;
         for s in &self.sets {
-            plain_field("--set", s)?;
+            set_field(s)?;
         }
         for t in &self.tasks {
             let m = t.manifest.to_str().ok_or_else(|| {
@@ -167,17 +178,23 @@ impl ArrayJob {
             }
             plain_field("manifest", m)?;
             for s in &t.sets {
-                plain_field("--set", s)?;
+                set_field(s)?;
             }
         }
         Ok(())
     }
 
-    /// The task list: line `i + 1` is task `i`, its manifest and its `--set`s separated by tabs.
+    /// The task list: line `i + 1` is task `i`: its manifest, its repeat (`-` for none) and its
+    /// `--set`s, separated by tabs.
     pub fn render_tasks(&self) -> String {
         let mut out = String::new();
         for t in &self.tasks {
             out.push_str(&t.manifest.to_string_lossy());
+            out.push('\t');
+            match t.repeat {
+                Some(r) => write!(out, "{r}").unwrap(),
+                None => out.push('-'),
+            }
             for s in self.sets.iter().chain(&t.sets) {
                 out.push('\t');
                 out.push_str(s);
@@ -233,11 +250,13 @@ if [ -z "$line" ]; then
 fi
 IFS=$'\t' read -r -a fields <<<"$line"
 args=(run --quiet "${{fields[0]}}")
-if [ -n "${{SLURM_CPUS_PER_TASK:-}}" ]; then
-    args+=(--set "runtime.threads=$SLURM_CPUS_PER_TASK")
-fi
-for s in "${{fields[@]:1}}"; do args+=(--set "$s"); done
-record "start job=${{SLURM_JOB_ID:-}} host=$(hostname -s) manifest=${{fields[0]}}"
+if [ "${{fields[1]}}" != - ]; then args+=(--repeat "${{fields[1]}}"); fi
+# The task's threads are the CPUs it was given (without --cpus-per-task, Slurm's default
+# allocation on this node), never all of the node's cores.
+cpus=${{SLURM_CPUS_PER_TASK:-${{SLURM_CPUS_ON_NODE:-}}}}
+if [ -n "$cpus" ]; then args+=(--set "runtime.threads=$cpus"); fi
+for s in "${{fields[@]:2}}"; do args+=(--set "$s"); done
+record "start job=${{SLURM_JOB_ID:-}} host=$(hostname -s) manifest=${{fields[0]}} repeat=${{fields[1]}}"
 # mpq runs in the background, in a process group of its own under a wrapper that records its
 # exit status, so that the signals reach this shell at once and are passed on to mpq (which
 # stops at its journal); bash's `wait` can lose a child's status when a trap interrupts it.
@@ -406,6 +425,7 @@ mod tests {
                 Task {
                     manifest: "experiments/paper/resnet50-w4a8-greedy.toml".into(),
                     sets: vec![],
+                    repeat: None,
                 },
                 Task {
                     manifest: "experiments/paper/resnet18-w4a8-greedy.toml".into(),
@@ -413,6 +433,7 @@ mod tests {
                         "search.beta=0.02".into(),
                         "experiment.name=r18--beta=0.02".into(),
                     ],
+                    repeat: Some(2),
                 },
             ],
             resources: Resources {
@@ -431,8 +452,8 @@ mod tests {
     fn task_list_one_line_per_task() {
         assert_eq!(
             job().render_tasks(),
-            "experiments/paper/resnet50-w4a8-greedy.toml\truntime.results_dir=/shared/mpq/results\n\
-             experiments/paper/resnet18-w4a8-greedy.toml\truntime.results_dir=/shared/mpq/results\t\
+            "experiments/paper/resnet50-w4a8-greedy.toml\t-\truntime.results_dir=/shared/mpq/results\n\
+             experiments/paper/resnet18-w4a8-greedy.toml\t2\truntime.results_dir=/shared/mpq/results\t\
              search.beta=0.02\texperiment.name=r18--beta=0.02\n"
         );
     }
@@ -509,6 +530,8 @@ mod tests {
         assert!(e.contains("control characters"), "{e}");
         let e = refuse(&|j| j.tasks[0].manifest = "a\tb.toml".into());
         assert!(e.starts_with("manifest \"a\\tb.toml\""), "{e}");
+        let e = refuse(&|j| j.tasks[0].sets.push(" ".into()));
+        assert_eq!(e, "an empty --set");
         let e = refuse(&|j| j.tasks.clear());
         assert_eq!(e, "a job array needs at least one task");
         let e = refuse(&|j| j.workdir = "/shared/my project".into());

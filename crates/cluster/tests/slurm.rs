@@ -64,6 +64,7 @@ fn job(dir: &Path, name: &str, manifests: &[PathBuf], resources: Resources) -> A
                     "experiment.name={}",
                     m.file_stem().unwrap().to_string_lossy()
                 )],
+                repeat: None,
             })
             .collect(),
         resources,

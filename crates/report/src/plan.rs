@@ -32,6 +32,8 @@ pub struct PlannedRun {
     pub beta: BetaSetting,
     /// `results/<experiment>/<run_id>/` of the up-to-date finished run; `None` = not run.
     pub run_dir: Option<PathBuf>,
+    /// index of this run among its experiment's repeats (experiment.repeats > 1); null: a single run
+    pub repeat: Option<u32>,
 }
 
 /// A finished run's `runs` row and its steps (sorted by step, step 0 first).

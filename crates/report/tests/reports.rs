@@ -186,6 +186,7 @@ fn store(results: &Path, f: &Fx) -> PlannedRun {
             max_steps: None,
             work: f.work,
             evals_replayed: 0,
+            repeat: None,
         };
         mpq_tables::write_run(
             &dir,
@@ -216,6 +217,7 @@ fn store(results: &Path, f: &Fx) -> PlannedRun {
         strategy,
         beta,
         run_dir,
+        repeat: None,
     }
 }
 

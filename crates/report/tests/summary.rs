@@ -83,6 +83,7 @@ fn store(results: &Path, r: &Run) -> PlannedRun {
         max_steps: None,
         work: 0.0,
         evals_replayed: 0,
+        repeat: None,
     };
     mpq_tables::write_run(
         &dir,
@@ -104,6 +105,7 @@ fn store(results: &Path, r: &Run) -> PlannedRun {
         strategy,
         beta: BetaSetting::Fixed(r.beta),
         run_dir: Some(dir),
+        repeat: None,
     }
 }
 

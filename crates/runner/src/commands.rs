@@ -2,27 +2,71 @@
 //! binary (`src/main.rs`) only parses arguments into these functions' typed parameters.
 //! Nothing here computes a result, so editing a message never makes a stored run stale.
 use crate::bench::{bench_search, search_path, BenchOptions};
+use crate::expand;
+use crate::fingerprint::input_key;
+use crate::inputs::inputs;
 use crate::reproduce::{plan, reproduce as bring_up_to_date, write_reports, ReproduceOptions};
+use crate::run as run_mod;
+use crate::submit::{self, Submission, ToSubmit, Unfinished};
 use crate::system::set_threads;
 use crate::validate::collect_valid;
-use crate::{run as run_mod, RunOptions};
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, bail, Result};
 use mpq_data::prepare::{prepare_folder, PrepareOptions};
 use mpq_data::{Interpolation, OnBadImage, Preprocess, StoredDtype};
 use mpq_models::qmodel::Precision;
 use mpq_models::{Arch, ArchName};
+use mpq_vocab::Executor;
 use std::path::{Path, PathBuf};
 
-/// `mpq run`: every manifest is checked before the first one runs.
-pub fn run(manifests: &[PathBuf], sets: &[String], quiet: bool) -> Result<()> {
-    for manifest in collect_valid(manifests, sets)? {
-        let o = run_mod::run(
-            &manifest,
-            &RunOptions {
-                sets: sets.to_vec(),
-                quiet,
-            },
-        )?;
+/// Options of `mpq run` beyond the manifests.
+#[derive(Clone, Debug)]
+pub struct RunArgs {
+    /// `--set key=value` overrides.
+    pub sets: Vec<String>,
+    /// `--sweep key=v1,v2,...`: every manifest runs at each point of their product.
+    pub sweeps: Vec<String>,
+    /// Only this repeat of each manifest (`experiment.repeats`).
+    pub repeat: Option<u32>,
+    pub quiet: bool,
+    pub executor: Executor,
+    /// `--executor slurm`: wait for the job array to end.
+    pub wait: bool,
+}
+
+/// `mpq run`: every run of every manifest (its sweep points and repeats), each checked
+/// before the first one runs; here, or as a Slurm job array.
+pub fn run(manifests: &[PathBuf], a: &RunArgs) -> Result<()> {
+    let sweep = crate::sweep::expand(&a.sweeps, &a.sets)?;
+    let mut runs = vec![];
+    for manifest in collect_valid(manifests, &a.sets)? {
+        runs.extend(expand::runs(&manifest, &a.sets, &sweep, a.repeat)?);
+    }
+    if a.executor == Executor::Slurm {
+        // What each run reads must be there before anything is submitted.
+        let mut keys = vec![];
+        for r in &runs {
+            let (files, missing) = inputs(&r.resolved);
+            if let Some(first) = missing.first() {
+                bail!("{}: {first}", r.manifest.display());
+            }
+            keys.push(input_key(&r.resolved, &files)?);
+        }
+        let to_submit: Vec<ToSubmit> = runs
+            .iter()
+            .zip(&keys)
+            .map(|(run, key)| ToSubmit { run, key })
+            .collect();
+        let subs = submit::submit(&to_submit, &a.sets)?;
+        return slurm_outcome(
+            &subs,
+            a.wait,
+            "when they have finished, their results are in the results directory",
+        );
+    }
+    for spec in runs {
+        let label = spec.label();
+        let manifest = spec.manifest.clone();
+        let o = run_mod::run_resolved(spec.resolved, a.quiet)?;
         let r = &o.tables.run;
         let resumed = if o.resumed_evals > 0 {
             format!(
@@ -32,8 +76,13 @@ pub fn run(manifests: &[PathBuf], sets: &[String], quiet: bool) -> Result<()> {
         } else {
             String::new()
         };
+        let which = if label == manifest_stem(&manifest) {
+            String::new()
+        } else {
+            format!(" [{label}]")
+        };
         println!(
-            "{}: {} layers, FP32 top-1 {:.2}%, all-{} top-1 {:.2}%, {} evaluations{resumed} in {:.1}s -> {}",
+            "{}{which}: {} layers, FP32 top-1 {:.2}%, all-{} top-1 {:.2}%, {} evaluations{resumed} in {:.1}s -> {}",
             manifest.display(),
             r.n_layers,
             100.0 * r.fp32_top1,
@@ -47,6 +96,49 @@ pub fn run(manifests: &[PathBuf], sets: &[String], quiet: bool) -> Result<()> {
     Ok(())
 }
 
+fn manifest_stem(p: &Path) -> String {
+    p.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// After a submission: the job ids and how to follow them; with `wait`, waits, then names
+/// every task that did not finish its run (an error if there is one).
+fn slurm_outcome(subs: &[Submission], wait: bool, then: &str) -> Result<()> {
+    for s in subs {
+        println!("submitted {s}");
+    }
+    if !wait {
+        println!("follow them with `mpq status`; {then}");
+        return Ok(());
+    }
+    let unfinished = submit::wait(subs, &mut |l| println!("{l}"))?;
+    unfinished_error(&unfinished, subs.iter().map(|s| s.tasks.len()).sum())
+}
+
+/// One line per task that did not finish its run, then the error saying how many.
+fn unfinished_error(unfinished: &[Unfinished], tasks: usize) -> Result<()> {
+    for u in unfinished {
+        let repeat = u.repeat.map(|r| format!(" repeat {r}")).unwrap_or_default();
+        println!(
+            "{}{repeat}: {} (job {}_{}): {} (log {})",
+            u.experiment,
+            u.state,
+            u.job,
+            u.task,
+            u.reason,
+            u.log.display()
+        );
+    }
+    if !unfinished.is_empty() {
+        bail!(
+            "{} of {tasks} Slurm task(s) did not finish their run (listed above)",
+            unfinished.len()
+        );
+    }
+    Ok(())
+}
+
 /// `mpq reproduce`.
 pub fn reproduce(opts: &ReproduceOptions) -> Result<()> {
     let (_, s) = bring_up_to_date(opts, &mut |l| println!("{l}"))?;
@@ -55,12 +147,37 @@ pub fn reproduce(opts: &ReproduceOptions) -> Result<()> {
             "dry run: {} to run, {} up to date, {} skipped",
             s.to_run, s.up_to_date, s.skipped
         );
-    } else {
-        println!(
-            "{} run, {} up to date, {} skipped",
-            s.ran, s.up_to_date, s.skipped
-        );
+        return Ok(());
     }
+    if !s.submitted.is_empty() && !opts.wait {
+        println!(
+            "{} submitted, {} up to date, {} skipped; follow them with `mpq status`; when they \
+             have finished, `mpq report` writes the reports (or use --wait)",
+            s.to_run, s.up_to_date, s.skipped
+        );
+        return Ok(());
+    }
+    if let Some(n) = s.reports {
+        println!("reports: {n} files under {}", opts.reports.display());
+    }
+    println!(
+        "{} run, {} up to date, {} skipped",
+        s.ran, s.up_to_date, s.skipped
+    );
+    unfinished_error(&s.unfinished, s.to_run)
+}
+
+/// `mpq status`: where each run of the plan stands, then the counts.
+pub fn status(opts: &ReproduceOptions) -> Result<()> {
+    let entries = plan(opts)?;
+    let (rows, warning) = crate::status::status(&entries)?;
+    if let Some(w) = warning {
+        println!("{w}");
+    }
+    for r in &rows {
+        println!("{}: {}", r.name, r.state);
+    }
+    println!("{}", crate::status::counts(&rows));
     Ok(())
 }
 

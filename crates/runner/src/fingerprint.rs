@@ -9,8 +9,8 @@
 //!   dependencies' versions), fixed when `mpq` is built;
 //! - `manifest <key>`: every key of the resolved manifest with its value, without the keys that
 //!   cannot change a result (`runtime.results_dir`, `runtime.threads`, the speed settings
-//!   `runtime.prefix_reuse`, `runtime.parallel`, `runtime.cache_mb`, and
-//!   `experiment.description`);
+//!   `runtime.prefix_reuse`, `runtime.parallel`, `runtime.cache_mb`, `experiment.description`,
+//!   `experiment.repeats` (a run is one repeat, which its seeds say) and `[resources]`);
 //! - `file <path>`: each file or directory the run reads (weights, datasets). Files up to
 //!   [`CONTENT_HASH_LIMIT`] are hashed by content; larger files, and every file of a directory,
 //!   by size and modification time (hashing an ImageNet copy on every `reproduce` would take
@@ -62,6 +62,9 @@ pub fn result_manifest(m: &Manifest) -> Manifest {
     m.runtime.parallel = d.parallel;
     m.runtime.cache_mb = d.cache_mb;
     m.experiment.description.clear();
+    // A run is one repeat: its seeds carry the repeat (`Resolved::repeat`).
+    m.experiment.repeats = crate::manifest::ExperimentSection::default().repeats;
+    m.resources = mpq_cluster::Resources::default();
     m
 }
 
@@ -240,6 +243,17 @@ impl InputKey {
         self.parts.iter().find(|(k, _)| k == name).map(|(_, v)| v)
     }
 
+    /// Whether two keys have the same seeds (`experiment.seed`, `data.seed`,
+    /// `data.subset_seed`): the same repeat of an experiment.
+    pub fn same_seeds(&self, other: &InputKey) -> bool {
+        ["experiment.seed", "data.seed", "data.subset_seed"]
+            .iter()
+            .all(|k| {
+                let name = format!("{MANIFEST}{k}");
+                self.value(&name) == other.value(&name)
+            })
+    }
+
     /// What differs from an older key, part by part.
     pub fn changes_since(&self, old: &InputKey) -> Changes {
         let mut c = Changes {
@@ -319,6 +333,20 @@ mod tests {
         let c = a.changes_since(&old);
         assert!(c.older_format && c.code.is_empty() && c.manifest.is_empty());
         assert_eq!(c.files, ["w"]);
+    }
+
+    #[test]
+    fn repeats_are_told_apart_by_their_seeds() {
+        let k = |seed: &str, beta: &str| {
+            key(&[
+                ("manifest data.seed", seed),
+                ("manifest data.subset_seed", seed),
+                ("manifest experiment.seed", seed),
+                ("manifest search.beta", beta),
+            ])
+        };
+        assert!(k("0", "0.0").same_seeds(&k("0", "0.02")));
+        assert!(!k("0", "0.0").same_seeds(&k("1", "0.0")));
     }
 
     #[test]

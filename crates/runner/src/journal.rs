@@ -124,6 +124,67 @@ fn parse_line(line: &str) -> Option<(Key, Entry)> {
     }
 }
 
+/// The valid entries of the journal at `path` (none if it does not exist) and the length of
+/// its valid part (0: not even the header), reading only.
+fn read_entries(path: &Path) -> Result<(Vec<(Key, Entry)>, usize)> {
+    let text = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => vec![],
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    let mut entries = vec![];
+    let mut valid_end = 0usize;
+    if !text.is_empty() {
+        if !text.starts_with(HEADER.as_bytes()) {
+            if HEADER.as_bytes().starts_with(&text) {
+                // A header cut short: nothing was journaled yet.
+            } else {
+                bail!("{}: not an mpq journal", path.display());
+            }
+        } else {
+            valid_end = HEADER.len();
+            let mut pos = HEADER.len();
+            while let Some(nl) = text[pos..].iter().position(|&b| b == b'\n') {
+                let line = std::str::from_utf8(&text[pos..pos + nl]).ok();
+                match line.and_then(parse_line) {
+                    Some(ke) => {
+                        entries.push(ke);
+                        pos += nl + 1;
+                        valid_end = pos;
+                    }
+                    None => break,
+                }
+            }
+        }
+    }
+    Ok((entries, valid_end))
+}
+
+/// How far a run's search has got, from its journal (read without touching it, so a running
+/// search may be watched).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// Configurations journaled (each counted once, whatever parts of the images).
+    pub configurations: usize,
+    /// The most layers at the low pair in a journaled configuration: the step a greedy-like
+    /// search is at (its step-k candidates have k layers at the low pair).
+    pub step: usize,
+}
+
+/// The progress recorded in the journal at `path`.
+pub fn progress(path: &Path) -> Result<Progress> {
+    let (entries, _) = read_entries(path)?;
+    let masks: std::collections::HashSet<&Vec<u8>> = entries.iter().map(|(k, _)| &k.mask).collect();
+    Ok(Progress {
+        configurations: masks.len(),
+        step: masks
+            .iter()
+            .map(|m| m.iter().map(|b| b.count_ones() as usize).sum())
+            .max()
+            .unwrap_or(0),
+    })
+}
+
 /// An open journal: the entries read back, and the file appended to.
 pub struct Journal {
     path: PathBuf,
@@ -137,36 +198,8 @@ impl Journal {
     /// Opens (creating it if needed) the journal at `path`, reads back its valid entries and
     /// cuts off a torn last line.
     pub fn open(path: &Path) -> Result<Journal> {
-        let text = match std::fs::read(path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => vec![],
-            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
-        };
-        let mut entries = HashMap::new();
-        let mut valid_end = 0usize;
-        if !text.is_empty() {
-            if !text.starts_with(HEADER.as_bytes()) {
-                if HEADER.as_bytes().starts_with(&text) {
-                    // A header cut short: nothing was journaled yet.
-                } else {
-                    bail!("{}: not an mpq journal", path.display());
-                }
-            } else {
-                valid_end = HEADER.len();
-                let mut pos = HEADER.len();
-                while let Some(nl) = text[pos..].iter().position(|&b| b == b'\n') {
-                    let line = std::str::from_utf8(&text[pos..pos + nl]).ok();
-                    match line.and_then(parse_line) {
-                        Some((k, e)) => {
-                            entries.insert(k, e);
-                            pos += nl + 1;
-                            valid_end = pos;
-                        }
-                        None => break,
-                    }
-                }
-            }
-        }
+        let (entries, valid_end) = read_entries(path)?;
+        let entries: HashMap<Key, Entry> = entries.into_iter().collect();
         let mut file = OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -339,6 +372,46 @@ mod tests {
 
     fn mask(bits: &[usize], n: usize) -> Vec<bool> {
         (0..n).map(|i| bits.contains(&i)).collect()
+    }
+
+    #[test]
+    fn progress_reads_without_touching() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path().join("journal.log");
+        assert_eq!(progress(&p).unwrap(), Progress::default());
+        {
+            let mut j = Journal::open(&p).unwrap();
+            for (bits, parts) in [
+                (&[3][..], None),
+                (&[3, 9][..], Some(0..1)),
+                (&[3, 9][..], Some(1..2)),
+            ] {
+                let low = mask(bits, 17);
+                match parts {
+                    None => j.put(Key::accuracy(&low), Entry::Accuracy(0.5)),
+                    Some(r) => j.put(
+                        Key::count(&low, r),
+                        Entry::Count {
+                            correct: 1,
+                            total: 2,
+                        },
+                    ),
+                }
+                .unwrap();
+            }
+        }
+        // A torn last line (a write cut short) is not read, and not cut off either.
+        let mut text = std::fs::read(&p).unwrap();
+        text.extend_from_slice(b"a 0f");
+        std::fs::write(&p, &text).unwrap();
+        assert_eq!(
+            progress(&p).unwrap(),
+            Progress {
+                configurations: 2,
+                step: 2
+            }
+        );
+        assert_eq!(std::fs::read(&p).unwrap(), text);
     }
 
     #[test]

@@ -18,6 +18,7 @@ use figment::error::Kind;
 use figment::providers::{Format, Serialized, Toml};
 use figment::value::{Dict, Map};
 use figment::{Figment, Metadata, Profile, Provider, Source};
+use mpq_cluster::Resources;
 use mpq_vocab::{
     ArchName, BetaSetting, BitPair, DataSource, Dataset, DeviceSpec, Interpolation, PaperModel,
     PoolDraw, Split, StrategyName, Transform,
@@ -30,18 +31,33 @@ use std::path::{Component, Path, PathBuf};
 pub const DEFAULTS_FILE: &str = "defaults.toml";
 
 /// `[experiment]`
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ExperimentSection {
     /// Names the run directory and every result row; defaults to the manifest's file stem.
     pub name: String,
     /// Seeds everything random in a run besides the data (the `random` strategy's order).
     pub seed: u64,
+    /// The experiment is this many runs (at least 1), repeat `r` (0-based) with `experiment.seed`,
+    /// `data.seed` and `data.subset_seed` each + r ([`Resolved::repeat`]).
+    pub repeats: u32,
     pub description: String,
     /// The paper's network this run reproduces or stands in for (absent: none). The report
     /// puts the run next to the paper's numbers for that network.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub paper_model: Option<PaperModel>,
+}
+
+impl Default for ExperimentSection {
+    fn default() -> Self {
+        ExperimentSection {
+            name: String::new(),
+            seed: 0,
+            repeats: 1,
+            description: String::new(),
+            paper_model: None,
+        }
+    }
 }
 
 /// `[model]`
@@ -150,6 +166,8 @@ pub struct Manifest {
     pub quant: QuantSection,
     pub search: SearchSection,
     pub runtime: RuntimeSection,
+    /// What each task asks a Slurm cluster for (`--executor slurm`); cannot change a result.
+    pub resources: Resources,
 }
 
 impl Default for ModelSection {
@@ -235,6 +253,70 @@ pub struct Resolved {
     pub hash: String,
     /// The `[data]` section as the source it names, with that kind's fields.
     pub data: DataSource,
+    /// Which of its experiment's repeats this run is, when `experiment.repeats` > 1 (see
+    /// [`Resolved::repeat`]); `None`: the manifest's single run.
+    pub repeat: Option<u32>,
+}
+
+impl Resolved {
+    /// Repeat `r` (0-based) of a manifest with `experiment.repeats` = k: the same manifest with
+    /// `experiment.seed`, `data.seed` and `data.subset_seed` each + r (for the embedded dataset
+    /// another generated dataset, for an image pool other calibration and search images) and
+    /// `experiment.repeats` = 1, so that its resolved TOML is a manifest for exactly this run.
+    /// With k = 1, `r` must be 0 and the manifest is returned as it is.
+    pub fn repeat(&self, r: u32) -> Result<Resolved, ManifestError> {
+        let m = &self.manifest;
+        let k = m.experiment.repeats;
+        let fail = |key: &str, message: String| ManifestError::new(&self.path, Some(key), message);
+        if r >= k {
+            return Err(fail(
+                "experiment.repeats",
+                format!(
+                    "there is no repeat {r}: the experiment has {k} (0..{})",
+                    k - 1
+                ),
+            ));
+        }
+        if k == 1 {
+            return Ok(self.clone());
+        }
+        let mut m = m.clone();
+        for (key, seed) in [
+            ("experiment.seed", &mut m.experiment.seed),
+            ("data.seed", &mut m.data.seed),
+            ("data.subset_seed", &mut m.data.subset_seed),
+        ] {
+            *seed = seed
+                .checked_add(u64::from(r))
+                .ok_or_else(|| fail(key, format!("{seed} + repeat {r} does not fit in 64 bits")))?;
+        }
+        m.experiment.repeats = 1;
+        let mut out = resolved(m, &self.path)?;
+        out.repeat = Some(r);
+        Ok(out)
+    }
+
+    /// Every run of the manifest: its repeats, or itself.
+    pub fn repeats(&self) -> Result<Vec<Resolved>, ManifestError> {
+        (0..self.manifest.experiment.repeats)
+            .map(|r| self.repeat(r))
+            .collect()
+    }
+}
+
+/// A checked manifest with its TOML, hash and data source.
+fn resolved(manifest: Manifest, path: &Path) -> Result<Resolved, ManifestError> {
+    let toml = toml::to_string(&manifest)
+        .map_err(|e| ManifestError::new(path, None, format!("cannot serialize: {e}")))?;
+    let hash = mpq_io::sha256_hex(toml.as_bytes());
+    Ok(Resolved {
+        data: data_source(&manifest.data),
+        manifest,
+        path: path.to_path_buf(),
+        toml,
+        hash,
+        repeat: None,
+    })
 }
 
 /// A bad manifest. Displays as one line: `<file>: <key>: <message>`, or `<file>: <message>`
@@ -494,17 +576,7 @@ pub fn load_with_env(
     })?;
 
     check(&manifest, &fig, &layers)?;
-
-    let toml = toml::to_string(&manifest)
-        .map_err(|e| ManifestError::new(path, None, format!("cannot serialize: {e}")))?;
-    let hash = mpq_io::sha256_hex(toml.as_bytes());
-    Ok(Resolved {
-        data: data_source(&manifest.data),
-        manifest,
-        path: path.to_path_buf(),
-        toml,
-        hash,
-    })
+    resolved(manifest, path)
 }
 
 /// Whether `name` is one plain path component (it names the run directory
@@ -546,6 +618,25 @@ fn check(m: &Manifest, fig: &Figment, layers: &Layers) -> Result<(), ManifestErr
     };
     if let Err(e) = check_dir_name(&m.experiment.name) {
         return fail("experiment.name", e);
+    }
+    let k = m.experiment.repeats;
+    if k < 1 {
+        return fail("experiment.repeats", format!("must be >= 1, got {k}"));
+    }
+    for (key, seed) in [
+        ("experiment.seed", m.experiment.seed),
+        ("data.seed", m.data.seed),
+        ("data.subset_seed", m.data.subset_seed),
+    ] {
+        if seed.checked_add(u64::from(k - 1)).is_none() {
+            return fail(
+                key,
+                format!("{seed} + {} repeats does not fit in 64 bits", k - 1),
+            );
+        }
+    }
+    if let Err(e) = m.resources.check() {
+        return fail(&format!("resources.{}", e.key), e.message);
     }
     if m.model.weights.as_os_str().is_empty() {
         return fail(

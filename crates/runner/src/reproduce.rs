@@ -12,17 +12,24 @@
 //!   suite with such manifests gets one line saying what to configure; asking for that suite by
 //!   name makes it an error.
 //!
-//! Every manifest is resolved and checked before anything runs.
+//! A manifest plans as one entry per run it stands for (`expand`): per point of the
+//! `--sweep`s and per repeat (`experiment.repeats`), each with its own input key and action.
+//!
+//! Every manifest is resolved and checked before anything runs. The runs to make are made in
+//! this process (`--executor local`) or submitted as a Slurm job array (`--executor slurm`,
+//! `submit`), then, with `--wait` once the array has ended, the reports are written.
 use crate::discover::{find_manifests, suites};
+use crate::expand::{self, RunSpec};
 use crate::fingerprint::{input_key, InputKey};
 use crate::inputs::{inputs, Missing};
-use crate::manifest::{self, Resolved};
 use crate::store::{stored_runs, StoredRun};
+use crate::submit::{self, Submission, ToSubmit, Unfinished};
 use anyhow::{bail, Context, Result};
+use mpq_vocab::Executor;
 use std::path::{Path, PathBuf};
 
 /// Options of `mpq reproduce`.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct ReproduceOptions {
     /// The experiments root (normally `experiments/`).
     pub root: PathBuf,
@@ -38,8 +45,32 @@ pub struct ReproduceOptions {
     pub quiet: bool,
     /// `--set` overrides applied to every manifest.
     pub sets: Vec<String>,
+    /// `--sweep key=v1,v2,...` arguments: every manifest runs at each point of their product.
+    pub sweeps: Vec<String>,
+    /// Where the runs are made.
+    pub executor: Executor,
+    /// `--executor slurm`: wait for the job array to end, then write the reports.
+    pub wait: bool,
     /// Where the reports go (normally `reports/`).
     pub reports: PathBuf,
+}
+
+impl Default for ReproduceOptions {
+    fn default() -> Self {
+        ReproduceOptions {
+            root: PathBuf::new(),
+            suites: vec![],
+            filter: None,
+            force: false,
+            dry_run: false,
+            quiet: false,
+            sets: vec![],
+            sweeps: vec![],
+            executor: Executor::Local,
+            wait: false,
+            reports: PathBuf::new(),
+        }
+    }
 }
 
 /// What to do with one manifest.
@@ -56,12 +87,11 @@ pub enum Action {
     Skip { missing: Vec<Missing> },
 }
 
-/// One manifest of the plan.
+/// One run of the plan: a manifest, or one of its sweep points or repeats.
 #[derive(Clone, Debug)]
 pub struct Entry {
     pub suite: String,
-    pub manifest: PathBuf,
-    pub resolved: Resolved,
+    pub run: RunSpec,
     pub key: Option<InputKey>,
     pub action: Action,
 }
@@ -76,8 +106,24 @@ impl Entry {
     }
 }
 
+/// The latest finished run a run with `key` replaces: the experiment's latest, or for one of
+/// several repeats the latest of the same repeat (same seeds), so that a new repeat is "no
+/// previous run" rather than a change of seeds.
+pub fn previous_run<'a>(
+    key: &InputKey,
+    stored: &'a [StoredRun],
+    repeat: Option<u32>,
+) -> Option<&'a InputKey> {
+    stored
+        .iter()
+        .rev()
+        .filter(|r| r.finished)
+        .filter_map(|r| r.key.as_ref())
+        .find(|k| repeat.is_none() || key.same_seeds(k))
+}
+
 /// Why a run with `key` is needed, given the runs already stored.
-fn why_run(key: &InputKey, stored: &[StoredRun], force: bool) -> String {
+fn why_run(key: &InputKey, stored: &[StoredRun], force: bool, repeat: Option<u32>) -> String {
     if force
         && stored
             .iter()
@@ -85,8 +131,7 @@ fn why_run(key: &InputKey, stored: &[StoredRun], force: bool) -> String {
     {
         return "forced".into();
     }
-    let latest = stored.iter().rev().find(|r| r.finished && r.key.is_some());
-    match latest.and_then(|r| r.key.as_ref()) {
+    match previous_run(key, stored, repeat) {
         None => "no previous run".into(),
         Some(old) => {
             let changed = key.changes_since(old);
@@ -99,8 +144,10 @@ fn why_run(key: &InputKey, stored: &[StoredRun], force: bool) -> String {
     }
 }
 
-/// The plan for `opts`: every manifest of the chosen suites, resolved and classified.
+/// The plan for `opts`: every run of every manifest of the chosen suites, resolved and
+/// classified.
 pub fn plan(opts: &ReproduceOptions) -> Result<Vec<Entry>> {
+    let sweep = crate::sweep::expand(&opts.sweeps, &opts.sets)?;
     let all = suites(&opts.root)?;
     let chosen: Vec<String> = if opts.suites.is_empty() {
         all.clone()
@@ -120,57 +167,64 @@ pub fn plan(opts: &ReproduceOptions) -> Result<Vec<Entry>> {
     let mut names: std::collections::HashMap<String, PathBuf> = Default::default();
     for suite in chosen {
         for path in find_manifests(&opts.root.join(&suite)) {
-            let resolved = manifest::load(&path, &opts.sets)?;
-            let name = resolved.manifest.experiment.name.clone();
-            if let Some(other) = names.insert(name.clone(), path.clone()) {
-                bail!(
-                    "{}: experiment.name: {name:?} is also the name of {}; results of both would mix",
-                    path.display(),
-                    other.display()
-                );
-            }
-            if let Some(f) = &opts.filter {
-                // The path below the experiments root: where the root itself lives must not
-                // decide what a filter matches.
-                let rel = path.strip_prefix(&opts.root).unwrap_or(&path);
-                if !name.contains(f.as_str()) && !rel.to_string_lossy().contains(f.as_str()) {
-                    continue;
+            for point in expand::points(&path, &opts.sets, &sweep)? {
+                let name = point.resolved.manifest.experiment.name.clone();
+                if let Some(other) = names.insert(name.clone(), path.clone()) {
+                    bail!(
+                        "{}: experiment.name: {name:?} is also the name of {}; results of both would mix",
+                        path.display(),
+                        other.display()
+                    );
+                }
+                if let Some(f) = &opts.filter {
+                    // The path below the experiments root: where the root itself lives must
+                    // not decide what a filter matches.
+                    let rel = path.strip_prefix(&opts.root).unwrap_or(&path);
+                    if !name.contains(f.as_str()) && !rel.to_string_lossy().contains(f.as_str()) {
+                        continue;
+                    }
+                }
+                for run in expand::repeats(&point)? {
+                    let (key, action) = classify(&run, opts.force)?;
+                    entries.push(Entry {
+                        suite: suite.clone(),
+                        run,
+                        key,
+                        action,
+                    });
                 }
             }
-            let m = &resolved.manifest;
-            let (files, missing) = inputs(&resolved);
-            let (key, action) = if !missing.is_empty() {
-                (None, Action::Skip { missing })
-            } else {
-                let key = input_key(&resolved, &files)
-                    .with_context(|| format!("{}: fingerprinting its inputs", path.display()))?;
-                let stored = stored_runs(&m.runtime.results_dir, &name);
-                let same = |finished: bool| {
-                    stored
-                        .iter()
-                        .rev()
-                        .find(|r| r.finished == finished && r.key.as_ref() == Some(&key))
-                        .cloned()
-                };
-                let action = match same(true) {
-                    Some(r) if !opts.force => Action::UpToDate(r),
-                    _ => Action::Run {
-                        why: why_run(&key, &stored, opts.force),
-                        resume: same(false),
-                    },
-                };
-                (Some(key), action)
-            };
-            entries.push(Entry {
-                suite: suite.clone(),
-                manifest: path,
-                resolved,
-                key,
-                action,
-            });
         }
     }
     Ok(entries)
+}
+
+/// The input key of a run and what to do with it.
+fn classify(run: &RunSpec, force: bool) -> Result<(Option<InputKey>, Action)> {
+    let resolved = &run.resolved;
+    let m = &resolved.manifest;
+    let (files, missing) = inputs(resolved);
+    if !missing.is_empty() {
+        return Ok((None, Action::Skip { missing }));
+    }
+    let key = input_key(resolved, &files)
+        .with_context(|| format!("{}: fingerprinting its inputs", run.manifest.display()))?;
+    let stored = stored_runs(&m.runtime.results_dir, &m.experiment.name);
+    let same = |finished: bool| {
+        stored
+            .iter()
+            .rev()
+            .find(|r| r.finished == finished && r.key.as_ref() == Some(&key))
+            .cloned()
+    };
+    let action = match same(true) {
+        Some(r) if !force => Action::UpToDate(r),
+        _ => Action::Run {
+            why: why_run(&key, &stored, force, run.repeat),
+            resume: same(false),
+        },
+    };
+    Ok((Some(key), action))
 }
 
 /// One line per suite with skipped manifests: what is missing and how to configure it.
@@ -227,9 +281,14 @@ pub fn skipped_suites(entries: &[Entry], root: &Path) -> Vec<(String, String)> {
     out
 }
 
+/// `<suite>/<experiment>[ repeat r]`: how messages name an entry.
+pub fn entry_name(e: &Entry) -> String {
+    format!("{}/{}", e.suite, e.run.label())
+}
+
 /// A line describing an entry's action, for the plan printout.
 pub fn describe(e: &Entry) -> String {
-    let name = format!("{}/{}", e.suite, e.resolved.manifest.experiment.name);
+    let name = entry_name(e);
     match &e.action {
         Action::UpToDate(r) => format!("{name}: up to date ({})", r.dir.display()),
         Action::Run { why, resume: None } => format!("{name}: run ({why})"),
@@ -249,17 +308,18 @@ pub fn report_plan(entries: &[Entry]) -> Vec<mpq_report::PlannedRun> {
     entries
         .iter()
         .map(|e| {
-            let m = &e.resolved.manifest;
+            let m = &e.run.resolved.manifest;
             mpq_report::PlannedRun {
                 suite: e.suite.clone(),
                 experiment: m.experiment.name.clone(),
-                manifest: e.manifest.clone(),
+                manifest: e.run.manifest.clone(),
                 arch: m.model.arch,
                 paper_model: m.experiment.paper_model,
                 pair: m.quant.pair,
                 strategy: m.search.strategy,
                 beta: m.search.beta,
                 run_dir: e.current_run().map(|r| r.dir.clone()),
+                repeat: e.run.repeat,
             }
         })
         .collect()
@@ -274,14 +334,20 @@ pub fn write_reports(entries: &[Entry], root: &Path, reports_dir: &Path) -> Resu
 /// What `mpq reproduce` did.
 #[derive(Clone, Debug, Default)]
 pub struct Summary {
-    /// Manifests run (new runs and resumed ones).
+    /// Runs made here (new runs and resumed ones).
     pub ran: usize,
-    /// Manifests that need a run (= `ran` unless `--dry-run`).
+    /// Runs needed (= `ran` with the local executor, unless `--dry-run`).
     pub to_run: usize,
-    /// Manifests already up to date.
+    /// Runs already up to date.
     pub up_to_date: usize,
-    /// Manifests skipped for missing inputs.
+    /// Runs skipped for missing inputs.
     pub skipped: usize,
+    /// `--executor slurm`: the job arrays submitted.
+    pub submitted: Vec<Submission>,
+    /// `--executor slurm --wait`: the tasks that did not finish their run.
+    pub unfinished: Vec<Unfinished>,
+    /// Whether the reports were written (not after a submission without `--wait`).
+    pub reports: Option<usize>,
 }
 
 /// Brings the chosen suites up to date (see the module documentation), reporting each line of
@@ -315,25 +381,43 @@ pub fn reproduce(
     if opts.dry_run {
         return Ok((entries, summary));
     }
-    for e in &entries {
-        if let Action::Run { .. } = e.action {
-            let o = crate::run::run(
-                &e.manifest,
-                &crate::RunOptions {
-                    sets: opts.sets.clone(),
-                    quiet: opts.quiet,
-                },
-            )?;
-            summary.ran += 1;
-            say(&format!(
-                "{}/{}: {} evaluations ({} from the journal) in {:.1}s -> {}",
-                e.suite,
-                e.resolved.manifest.experiment.name,
-                o.tables.run.evals,
-                o.resumed_evals,
-                o.tables.run.wall_s,
-                o.dir.display()
-            ));
+    let to_run: Vec<&Entry> = entries
+        .iter()
+        .filter(|e| matches!(e.action, Action::Run { .. }))
+        .collect();
+    match opts.executor {
+        Executor::Local => {
+            for e in &to_run {
+                let o = crate::run::run_resolved(e.run.resolved.clone(), opts.quiet)?;
+                summary.ran += 1;
+                say(&format!(
+                    "{}: {} evaluations ({} from the journal) in {:.1}s -> {}",
+                    entry_name(e),
+                    o.tables.run.evals,
+                    o.resumed_evals,
+                    o.tables.run.wall_s,
+                    o.dir.display()
+                ));
+            }
+        }
+        Executor::Slurm if to_run.is_empty() => {}
+        Executor::Slurm => {
+            let runs: Vec<ToSubmit> = to_run
+                .iter()
+                .map(|e| ToSubmit {
+                    run: &e.run,
+                    key: e.key.as_ref().expect("a run to make has its key"),
+                })
+                .collect();
+            summary.submitted = submit::submit(&runs, &opts.sets)?;
+            for s in &summary.submitted {
+                say(&format!("submitted {s}"));
+            }
+            if !opts.wait {
+                return Ok((entries, summary));
+            }
+            summary.unfinished = submit::wait(&summary.submitted, say)?;
+            summary.ran = to_run.len() - summary.unfinished.len();
         }
     }
     // Everything that could run is now up to date: plan again to find the current runs.
@@ -346,10 +430,6 @@ pub fn reproduce(
         entries
     };
     let written = write_reports(&entries, &opts.root, &opts.reports)?;
-    say(&format!(
-        "reports: {} files under {}",
-        written.len(),
-        opts.reports.display()
-    ));
+    summary.reports = Some(written.len());
     Ok((entries, summary))
 }

@@ -26,6 +26,8 @@ pub struct RunOptions {
     pub sets: Vec<String>,
     /// No progress bar.
     pub quiet: bool,
+    /// Which repeat of a manifest with `experiment.repeats` > 1 to run (required there).
+    pub repeat: Option<u32>,
 }
 
 /// What a finished run produced.
@@ -51,10 +53,29 @@ pub fn evaluate(path: &Path, sets: &[String]) -> Result<(Resolved, (f64, f64, f6
 }
 
 /// Run a manifest to the end and write its tables. An interrupted run of the same inputs
-/// (same input key) is resumed from its journal.
+/// (same input key) is resumed from its journal. A manifest of several repeats runs the one
+/// `opts.repeat` names.
 pub fn run(path: &Path, opts: &RunOptions) -> Result<RunOutcome> {
+    let resolved = manifest::load(path, &opts.sets)?;
+    let k = resolved.manifest.experiment.repeats;
+    let resolved = match opts.repeat {
+        Some(r) => resolved.repeat(r)?,
+        None if k > 1 => bail!(
+            "{}: experiment.repeats: {k} repeats; name the one to run (--repeat 0..{})",
+            path.display(),
+            k - 1
+        ),
+        None => resolved,
+    };
+    run_resolved(resolved, opts.quiet)
+}
+
+/// Run a resolved manifest (one run: see [`Resolved::repeat`]) to the end and write its
+/// tables, resuming an interrupted run of the same inputs.
+pub fn run_resolved(resolved: Resolved, quiet: bool) -> Result<RunOutcome> {
     crate::interrupt::install().context("installing the SIGTERM/SIGUSR1 handlers")?;
-    let prepared = prepare(path, &opts.sets)?;
+    let path = &resolved.path.clone();
+    let prepared = core::prepare(resolved)?;
     let (files, missing) = inputs(&prepared.resolved);
     if let Some(first) = missing.first() {
         bail!("{}: {first}", path.display());
@@ -79,7 +100,7 @@ pub fn run(path: &Path, opts: &RunOptions) -> Result<RunOutcome> {
     let started_at =
         store::run_id_start(&open.run_id).unwrap_or_else(|| store::rfc3339(SystemTime::now()));
 
-    let mut progress = SearchProgress::new(&m.experiment.name, opts.quiet);
+    let mut progress = SearchProgress::new(&m.experiment.name, quiet);
     let inner = ModelEvaluator::new(model, search, *low, *high, &m.runtime)?;
     let mut eval = Journaled::new(inner, &mut journal);
     let result = mpq_search::run(

@@ -23,7 +23,7 @@ pub struct Sweep {
 }
 
 /// One point of a sweep: a value for each swept key, in the order of the `--sweep`s.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Point {
     pub values: Vec<(String, String)>,
 }

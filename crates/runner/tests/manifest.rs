@@ -191,9 +191,9 @@ fn resolved_toml_round_trips_and_hash_tracks_values() {
         k.sort();
         k
     };
-    assert_eq!(t.len(), 6);
+    assert_eq!(t.len(), 7);
     // An optional key left unset (`experiment.paper_model`) has no TOML value: it is absent.
-    assert_eq!(keys("experiment"), ["description", "name", "seed"]);
+    assert_eq!(keys("experiment"), ["description", "name", "repeats", "seed"]);
     assert_eq!(keys("model"), ["arch", "weights"]);
     assert_eq!(
         keys("data"),
@@ -338,6 +338,25 @@ fn every_bad_value_names_file_and_key() {
         ("[runtime]\nbatch_size = 0\n", "runtime.batch_size"),
         ("[runtime]\ndevice = \"gpu\"\n", "runtime.device"),
         ("[runtime]\ndevice = \"cuda:x\"\n", "runtime.device"),
+        ("[experiment]\nrepeats = 0\n", "experiment.repeats"),
+        ("[experiment]\nrepeats = -1\n", "experiment.repeats"),
+        ("[resources]\ntime = \"1h\"\n", "resources.time"),
+        ("[resources]\nmem = \"16GB\"\n", "resources.mem"),
+        ("[resources]\ngpus = -1\n", "resources.gpus"),
+        (
+            "[resources]\npartition = \"gpu a100\"\n",
+            "resources.partition",
+        ),
+        ("[resources]\nextra = [\"--output=x\"]\n", "resources.extra"),
+        (
+            "[resources]\nextra = [\"--qos=a\\nrm -rf /\"]\n",
+            "resources.extra",
+        ),
+        (
+            "[resources]\ntime = 5\nsignal_before_s = 300\n",
+            "resources.signal_before_s",
+        ),
+        ("[resources]\ncolour = 1\n", "resources.colour"),
     ];
     for (body, key) in cases {
         // Sections other than [model] go after MIN; [model] ones replace it.
@@ -546,4 +565,77 @@ fn every_manifest_of_the_project_resolves() {
         assert_eq!(found, Some(want), "{}", m.display());
         assert!(!r.manifest.model.weights.as_os_str().is_empty());
     }
+}
+
+/// `[resources]` through every layer (suite defaults, manifest, environment, `--set`), typed;
+/// `experiment.repeats` and its repeats' seeds.
+#[test]
+fn resources_and_repeats() {
+    let tmp = tempfile::tempdir().unwrap();
+    write(
+        tmp.path(),
+        "defaults.toml",
+        "[resources]\npartition = \"gpu\"\ngpus = 1\ntime = \"1-00:00:00\"\n",
+    );
+    let m = write(
+        tmp.path(),
+        "m.toml",
+        &format!("{MIN}[experiment]\nrepeats = 3\nseed = 10\n[resources]\ncpus = 8\n"),
+    );
+    let r = load_with_env(
+        &m,
+        &strings(&["resources.time=90", "resources.extra=[\"--qos=long\"]"]),
+        &pairs(&[("MPQ_RESOURCES__MEM", "32G")]),
+    )
+    .unwrap();
+    let res = &r.manifest.resources;
+    assert_eq!(res.partition.as_deref(), Some("gpu"));
+    assert_eq!((res.gpus, res.cpus), (1, 8));
+    assert_eq!(res.time.unwrap().to_string(), "01:30:00");
+    assert_eq!(res.mem.unwrap().to_string(), "32G");
+    assert_eq!(res.extra, ["--qos=long"]);
+    assert_eq!(res.signal_before_s, 300);
+    // The resolved TOML holds them, and resolves to the same manifest.
+    let again = write(tmp.path(), "again/m.toml", &r.toml);
+    assert_eq!(
+        load_with_env(&again, &[], &[]).unwrap().manifest,
+        r.manifest
+    );
+    // Repeats: seeds + r, `repeats = 1`, the index recorded.
+    assert_eq!(r.repeat, None);
+    let reps = r.repeats().unwrap();
+    assert_eq!(reps.len(), 3);
+    let two = &reps[2];
+    assert_eq!(two.repeat, Some(2));
+    assert_eq!(two.manifest.experiment.seed, 12);
+    assert_eq!(two.manifest.data.seed, 2);
+    assert_eq!(two.manifest.data.subset_seed, 2);
+    assert_eq!(two.manifest.experiment.repeats, 1);
+    assert_ne!(two.hash, reps[1].hash);
+    // Neither resources nor repeats change the input key; the repeat's seeds do.
+    let key = |r: &mpq_runner::manifest::Resolved| {
+        mpq_runner::fingerprint::input_key(r, &[]).unwrap().key
+    };
+    let plain = load_with_env(&m, &strings(&["experiment.repeats=1"]), &[]).unwrap();
+    assert_eq!(key(&reps[0]), key(&plain));
+    let other = load_with_env(
+        &m,
+        &strings(&[
+            "experiment.repeats=1",
+            "resources.gpus=0",
+            "resources.cpus=2",
+        ]),
+        &[],
+    )
+    .unwrap();
+    assert_eq!(key(&other), key(&plain));
+    assert_ne!(key(&reps[1]), key(&plain));
+    let (e, file) = error_of(&format!("{MIN}[resources]\ntime = \"1h\"\n"), &[], &[]);
+    assert_eq!(
+        e,
+        format!(
+            "{file}: resources.time: \"1h\" is not a Slurm time limit (minutes, MM:SS, HH:MM:SS, \
+             D-HH, D-HH:MM, D-HH:MM:SS or UNLIMITED)"
+        )
+    );
 }

@@ -130,6 +130,7 @@ fn run_row(run_id: &str, git_commit: Option<&str>) -> RunRow {
         max_steps: None,
         work: 5.75,
         evals_replayed: 3,
+        repeat: None,
     }
 }
 

@@ -335,6 +335,7 @@ mod tests {
                 max_steps: Some(1),
                 work: 1.0,
                 evals_replayed: 0,
+                repeat: None,
             },
         }
     }

@@ -1,8 +1,9 @@
 //! The vocabulary every crate of mpq shares, and nothing else: the names of strategies,
 //! architectures, the paper's networks, layer kinds, bit pairs, datasets, splits, resampling
-//! filters and devices; a resolved data source; the result tables' row types with their column
-//! names. Each name is spelled once, here ([`names!`]); manifests deserialize straight into
-//! these types (serde), command lines parse into them (clap), tables store their strings.
+//! filters, devices and executors; a resolved data source; the result tables' row types with
+//! their column names. Each name is spelled once, here ([`names!`]); manifests deserialize
+//! straight into these types (serde), command lines parse into them (clap), tables store their
+//! strings.
 //! Knows nothing of candle, polars or files.
 //!
 //! Adding a value to a name type (a strategy, an architecture, ...) makes every exhaustive
@@ -14,6 +15,7 @@ pub mod rows;
 mod arch;
 mod data;
 mod device;
+mod executor;
 mod pair;
 mod search;
 
@@ -22,6 +24,7 @@ pub use data::{
     DataSource, Dataset, Interpolation, PoolDraw, PoolPart, Split, SynthSplit, Transform,
 };
 pub use device::DeviceSpec;
+pub use executor::Executor;
 pub use names::UnknownName;
 pub use pair::{BitPair, PairError};
 pub use rows::{CandidateRow, LayerRow, Row, RunRow, RunTables, StepRow};

@@ -327,6 +327,8 @@ table! {
         pub work: f64,
         /// Evaluations answered from the journal of an interrupted run.
         pub evals_replayed: u64,
+        /// index of this run among its experiment's repeats (experiment.repeats > 1); null: a single run
+        pub repeat: Option<u32>,
     }
 }
 

@@ -296,6 +296,7 @@ pub fn tables(p: &Prepared, c: &Calibrated, result: &SearchResult, facts: RunFac
         max_steps: problem.max_steps.map(|k| k as u32),
         work: result.work(),
         evals_replayed: facts.evals_replayed,
+        repeat: resolved.repeat,
     };
     RunTables {
         steps,
