@@ -27,12 +27,13 @@ const MANIFESTS: [&str; 2] = [
     "experiments/embedded/resnet-tiny-w4a4-greedy.toml",
 ];
 
-/// The overrides of every run here: the small slice of the embedded data of the other
-/// end-to-end tests, one evaluation at a time (so the journal grows steadily).
+/// The overrides of every run here: a slice of the embedded data (256 search images, so that a
+/// task still runs for seconds after its 25th evaluation on the CPU kernels), one evaluation
+/// at a time (so the journal grows steadily).
 fn sets(results: &Path) -> Vec<String> {
     vec![
         format!("runtime.results_dir={}", results.display()),
-        "data.search_images=64".into(),
+        "data.search_images=256".into(),
         "data.calib_images=32".into(),
         "runtime.parallel=false".into(),
     ]
@@ -265,10 +266,12 @@ fn interrupted_runs_resume_locally_and_on_slurm() {
     // The tasks follow the plan's order (the suite's manifests by path), not MANIFESTS'.
     let task_of = |e: &str| sub.tasks.iter().position(|t| t.experiment == e).unwrap() as u32;
     let (t0, t1) = (task_of(e0), task_of(e1));
+    // Both tasks under way before either is stopped: with the CPU kernels a task of this size
+    // takes seconds, so both stops are sent back to back while both run.
     until(
-        "task 0 to journal 25 evaluations",
+        "both tasks to journal 25 evaluations",
         Duration::from_secs(600),
-        || journal_lines(&results, e0) > 25,
+        || journal_lines(&results, e0) > 25 && journal_lines(&results, e1) > 25,
     );
     let said = status(&exp_root, "s", &results, &[], &conf);
     let l = line_of(&said, "s", e0);
@@ -278,6 +281,7 @@ fn interrupted_runs_resume_locally_and_on_slurm() {
         "{said}"
     );
     slurm.requeue(id, t0).unwrap();
+    slurm.signal_batch(id, t1, "USR1").unwrap();
     // Requeued, then queued until the cluster's cred_expire has passed.
     let mut said = String::new();
     until(
@@ -289,12 +293,6 @@ fn interrupted_runs_resume_locally_and_on_slurm() {
             l.contains(": requeued (Slurm job ") || l.contains(": queued")
         },
     );
-    until(
-        "task 1 to journal 25 evaluations",
-        Duration::from_secs(600),
-        || journal_lines(&results, e1) > 25,
-    );
-    slurm.signal_batch(id, t1, "USR1").unwrap();
     let out = reproduce.wait_with_output().unwrap();
     eprintln!(
         "reproduce --executor slurm --wait of 2 manifests, both interrupted and resumed: {:.1} s",

@@ -193,7 +193,10 @@ fn resolved_toml_round_trips_and_hash_tracks_values() {
     };
     assert_eq!(t.len(), 7);
     // An optional key left unset (`experiment.paper_model`) has no TOML value: it is absent.
-    assert_eq!(keys("experiment"), ["description", "name", "repeats", "seed"]);
+    assert_eq!(
+        keys("experiment"),
+        ["description", "name", "repeats", "seed"]
+    );
     assert_eq!(keys("model"), ["arch", "weights"]);
     assert_eq!(
         keys("data"),
