@@ -86,20 +86,7 @@ fn line_of<'a>(status: &'a str, suite: &str, experiment: &str) -> &'a str {
 /// A suite `name` of the given manifests under `exp_root`, with the project's defaults.
 fn suite(exp_root: &Path, name: &str, manifests: &[&str]) {
     std::fs::create_dir_all(exp_root.join(name)).unwrap();
-    std::fs::copy(
-        root().join("experiments/defaults.toml"),
-        exp_root.join("defaults.toml"),
-    )
-    .unwrap();
-    // The reports read the literature's and the paper's numbers from the experiments root.
-    std::fs::create_dir_all(exp_root.join("baselines")).unwrap();
-    for f in ["literature.toml", "paper.toml"] {
-        std::fs::copy(
-            root().join("experiments/baselines").join(f),
-            exp_root.join("baselines").join(f),
-        )
-        .unwrap();
-    }
+    experiments_root(exp_root);
     for m in manifests {
         let to = exp_root.join(name).join(Path::new(m).file_name().unwrap());
         std::fs::copy(root().join(m), to).unwrap();

@@ -113,11 +113,7 @@ fn dry_run_names_the_code_unit_that_changed() {
     std::fs::create_dir_all(exps.join("probe")).unwrap();
     std::fs::write(exps.join("probe/a.toml"), PROBE).unwrap();
     // The report beside the runs reads the published baselines of the experiments directory.
-    std::fs::create_dir_all(exps.join("baselines")).unwrap();
-    for f in ["literature.toml", "paper.toml"] {
-        let from = root().join("experiments/baselines").join(f);
-        std::fs::copy(from, exps.join("baselines").join(f)).unwrap();
-    }
+    copy_baselines(&exps);
     let results = tmp.path().join("results");
     let rd = format!("runtime.results_dir={}", results.display());
     let exps_s = exps.to_str().unwrap();

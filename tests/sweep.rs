@@ -94,20 +94,7 @@ fn sweeps_and_repeats_expand_into_ordinary_runs() {
     let exp_root = tmp.path().join("experiments");
     std::fs::create_dir_all(exp_root.join("s")).unwrap();
     std::fs::copy(root().join(MANIFEST), exp_root.join("s/m.toml")).unwrap();
-    std::fs::copy(
-        root().join("experiments/defaults.toml"),
-        exp_root.join("defaults.toml"),
-    )
-    .unwrap();
-    // The reports read the literature's and the paper's numbers from the experiments root.
-    std::fs::create_dir_all(exp_root.join("baselines")).unwrap();
-    for f in ["literature.toml", "paper.toml"] {
-        std::fs::copy(
-            root().join("experiments/baselines").join(f),
-            exp_root.join("baselines").join(f),
-        )
-        .unwrap();
-    }
+    experiments_root(&exp_root);
     let suite = |cmd: &str, more: &[&str]| {
         let mut a = strs(&[cmd, "s", "--experiments", exp_root.to_str().unwrap()]);
         a.extend(sets.clone());

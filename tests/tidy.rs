@@ -24,21 +24,6 @@ fn read(rel: &str) -> String {
     std::fs::read_to_string(root().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
 }
 
-/// Every leaf key of a TOML table, dotted.
-fn keys(prefix: &str, t: &toml::Table, out: &mut Vec<String>) {
-    for (k, v) in t {
-        let key = if prefix.is_empty() {
-            k.clone()
-        } else {
-            format!("{prefix}.{k}")
-        };
-        match v {
-            toml::Value::Table(t) => keys(&key, t, out),
-            _ => out.push(key),
-        }
-    }
-}
-
 /// The manifest's keys, from its schema (every optional key set, so none is skipped).
 fn manifest_keys() -> Vec<String> {
     let mut m = mpq_runner::manifest::Manifest::default();
@@ -50,8 +35,8 @@ fn manifest_keys() -> Vec<String> {
     r.time = Some(mpq_cluster::TimeLimit::Seconds(60));
     let t = toml::Table::try_from(&m).unwrap();
     let mut out = vec![];
-    keys("", &t, &mut out);
-    out
+    mpq_runner::fingerprint::flatten("", &t, &mut out);
+    out.into_iter().map(|(k, _)| k).collect()
 }
 
 #[test]

@@ -70,3 +70,24 @@ pub fn first_u64(df: &polars::prelude::DataFrame, column: &str) -> Option<u64> {
         .unwrap()
         .get(0)
 }
+
+/// Copies the project's published baselines (`experiments/baselines/`, which the reports read)
+/// into the experiments root `exp_root` of a test.
+pub fn copy_baselines(exp_root: &Path) {
+    std::fs::create_dir_all(exp_root.join("baselines")).unwrap();
+    for f in ["literature.toml", "paper.toml"] {
+        let from = root().join("experiments/baselines").join(f);
+        std::fs::copy(from, exp_root.join("baselines").join(f)).unwrap();
+    }
+}
+
+/// Prepares `exp_root` as an experiments root: the project's `defaults.toml` and baselines.
+pub fn experiments_root(exp_root: &Path) {
+    std::fs::create_dir_all(exp_root).unwrap();
+    std::fs::copy(
+        root().join("experiments/defaults.toml"),
+        exp_root.join("defaults.toml"),
+    )
+    .unwrap();
+    copy_baselines(exp_root);
+}

@@ -68,8 +68,8 @@ pub fn result_manifest(m: &Manifest) -> Manifest {
     m
 }
 
-/// Every leaf of a TOML table as `(dotted key, value as TOML)`, sorted by key.
-fn flatten(prefix: &str, t: &toml::Table, out: &mut Vec<(String, String)>) {
+/// Every leaf of a TOML table as `(dotted key, value as TOML)`, in the table's order.
+pub fn flatten(prefix: &str, t: &toml::Table, out: &mut Vec<(String, String)>) {
     for (k, v) in t {
         let key = if prefix.is_empty() {
             k.clone()
