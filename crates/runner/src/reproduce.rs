@@ -260,6 +260,8 @@ pub fn report_plan(entries: &[Entry]) -> Vec<mpq_report::PlannedRun> {
                 strategy: m.search.strategy,
                 beta: m.search.beta,
                 run_dir: e.current_run().map(|r| r.dir.clone()),
+                // The planner's expansion of `experiment.repeats` (issue 14) sets it.
+                repeat: None,
             }
         })
         .collect()
