@@ -81,6 +81,22 @@ impl Dataset {
         Tensor::from_vec(v, (idx.len(), c, h, w), device)
     }
 
+    /// SHA-256 (first 16 bytes, hex) of the image shape, every pixel value (little-endian f32
+    /// bits) and every label, in order: two datasets with the same digest hold the same
+    /// images, so results on them can be compared image by image.
+    pub fn digest(&self) -> String {
+        let mut h = mpq_io::Hasher::new();
+        for d in self.shape {
+            h.update((d as u64).to_le_bytes());
+        }
+        h.update((self.len() as u64).to_le_bytes());
+        let bytes: Vec<u8> = self.images.iter().flat_map(|v| v.to_le_bytes()).collect();
+        h.update(&bytes);
+        let labels: Vec<u8> = self.labels.iter().flat_map(|v| v.to_le_bytes()).collect();
+        h.update(&labels);
+        h.finish_hex(16)
+    }
+
     /// Consecutive batches `(images, labels)` of at most `batch` images, kept on `device`.
     pub fn batches(&self, batch: usize, device: &Device) -> candle_core::Result<Vec<Batch>> {
         assert!(batch > 0);

@@ -6,6 +6,7 @@
 //! the index every search uses (spec section 1): a residual block's downsample comes after the
 //! block's second convolution, as in torchvision's `BasicBlock.forward`.
 use candle_core::{Result, Tensor, D};
+use mpq_data::synth::{NUM_CLASSES, SIDE};
 
 /// An architecture's name (the vocabulary's type): [`Arch::new`] builds each one.
 pub use mpq_vocab::ArchName;
@@ -465,25 +466,34 @@ impl Builder {
     }
 }
 
-/// The embedded residual network: a small ResNet for 32x32 inputs (3x3 stride-2 stem without
-/// max-pool, three stages of two `BasicBlock`s, widths 16-32-64 at 16x16, 8x8, 4x4) in
-/// torchvision's tensor names. N = 16.
+/// The embedded residual network: a small ResNet for the embedded 32x32 images, in
+/// torchvision's tensor names: a 3x3 stride-2 stem convolution to 12 channels with 2x2 max
+/// pooling (ImageNet ResNets' stem, scaled: 32 -> 16 -> 8), three stages of two `BasicBlock`s,
+/// widths 12-24-48 at 8x8, 4x4, 2x2, and `fc` to the dataset's classes. N = 16; about 1.0 M
+/// multiply-accumulates per image, so that the embedded suite's searches, scored on thousands
+/// of images, fit on two CPU cores. (The pooling is 2x2 stride 2, not torchvision's 3x3 stride 2
+/// padding 1: candle has no backward pass for overlapping max pooling.)
 pub fn resnet_tiny() -> Arch {
     let mut b = Builder::new();
-    let stem = b.conv("conv1", "bn1", LayerKind::Conv, 3, 16, 3, 2);
-    let blocks = resnet_layers(&mut b, 16, &[(16, 2, 1), (32, 2, 2), (64, 2, 2)], false);
-    let fc = b.linear("fc", 64, 10);
+    let stem = b.conv("conv1", "bn1", LayerKind::Conv, 3, 12, 3, 2);
+    let blocks = resnet_layers(&mut b, 12, &[(12, 2, 1), (24, 2, 2), (48, 2, 2)], false);
+    let fc = b.linear("fc", 48, NUM_CLASSES);
+    let pool = MaxPool {
+        kernel: 2,
+        stride: 2,
+        padding: 0,
+    };
     Arch {
         name: ArchName::ResnetTiny,
         layers: b.layers,
-        stages: [Stage::ConvAct(stem)]
+        stages: [Stage::ConvActPool(stem, pool)]
             .into_iter()
             .chain(blocks.into_iter().map(Stage::Block))
             .chain([Stage::PoolClassifier(fc)])
             .collect(),
         act: Activation::Relu,
-        input: [3, 32, 32],
-        num_classes: 10,
+        input: [3, SIDE, SIDE],
+        num_classes: NUM_CLASSES,
     }
 }
 
@@ -715,17 +725,19 @@ fn inverted_residual_net(
     }
 }
 
-/// The embedded inverted-residual network: MobileNetV2's structure scaled to 32x32 inputs
-/// (3x3 stride-2 stem, settings (t, c, n, s) = (1,16,1,1), (4,24,2,2), (4,32,2,2), (4,48,1,1),
-/// a 1x1 head to 128 channels), in torchvision's tensor names. N = 20.
+/// The embedded inverted-residual network: MobileNetV2's structure scaled to the embedded
+/// 32x32 images (3x3 stride-2 stem to 16 channels, settings (t, c, n, s) = (1,16,1,2),
+/// (4,24,2,1), (4,32,2,2), (4,48,1,1): 16x16, then 8x8 from the first block's depthwise layer,
+/// 4x4; a 1x1 head to 128 channels), in torchvision's tensor names. N = 20, six of them
+/// depthwise; about 1.3 M multiply-accumulates per image.
 pub fn mobilenet_tiny() -> Arch {
     inverted_residual_net(
         ArchName::MobilenetTiny,
         16,
-        &[(1, 16, 1, 1), (4, 24, 2, 2), (4, 32, 2, 2), (4, 48, 1, 1)],
+        &[(1, 16, 1, 2), (4, 24, 2, 1), (4, 32, 2, 2), (4, 48, 1, 1)],
         128,
-        32,
-        10,
+        SIDE,
+        NUM_CLASSES,
     )
 }
 

@@ -20,7 +20,7 @@
 //! Configurations can be evaluated in parallel ([`PrefixEvaluator::correct_many`]): the model
 //! and the cache are only read.
 use crate::arch::{ActLayout, LayerRunner, Post};
-use crate::qmodel::{correct_in, top1, QuantModel};
+use crate::qmodel::{correct_in, hits_in, top1, QuantModel};
 use candle_core::{Result, Tensor};
 use mpq_data::Batch;
 use mpq_quant::BitPair;
@@ -33,8 +33,17 @@ struct BatchCache {
     stage_in: Vec<Tensor>,
     /// Output of every layer (before the graph's activation).
     layer_out: Vec<Tensor>,
-    /// Correct answers of the base configuration.
+    /// Whether each image is classified correctly under the base configuration.
+    hits: Vec<bool>,
+    /// How many are.
     correct: usize,
+}
+
+impl BatchCache {
+    fn set_hits(&mut self, hits: Vec<bool>) {
+        self.correct = hits.iter().filter(|&&h| h).count();
+        self.hits = hits;
+    }
 }
 
 impl BatchCache {
@@ -219,10 +228,11 @@ impl<'a> PrefixEvaluator<'a> {
                 let mut c = BatchCache {
                     stage_in: vec![input.clone()],
                     layer_out: vec![input.clone(); n],
+                    hits: vec![],
                     correct: 0,
                 };
                 let logits = self.run_recording(&config, 0, 0, &input, &mut c, batch)?;
-                c.correct = correct_in(&logits, &batch.labels)?;
+                c.set_hits(hits_in(&logits, &batch.labels)?);
                 let size = c.bytes();
                 if used + size > self.budget_bytes {
                     self.cache.push(None);
@@ -234,7 +244,7 @@ impl<'a> PrefixEvaluator<'a> {
             } else if let Some(mut c) = self.cache[b].take() {
                 let x = c.stage_in[s0].clone();
                 let logits = self.run_recording(&config, from, s0, &x, &mut c, batch)?;
-                c.correct = correct_in(&logits, &batch.labels)?;
+                c.set_hits(hits_in(&logits, &batch.labels)?);
                 self.cache[b] = Some(c);
             }
         }
@@ -343,6 +353,25 @@ impl<'a> PrefixEvaluator<'a> {
         Ok((correct, total))
     }
 
+    /// Whether each image of every batch is classified correctly under configuration `low`,
+    /// in batch order (what [`PrefixEvaluator::count`] counts). Scoring a sequence of nested
+    /// configurations (a search's steps) by committing each before asking for it computes
+    /// each from its first changed layer on.
+    pub fn hits(&mut self, low: &[bool]) -> Result<Vec<bool>> {
+        self.settle()?;
+        let config = self.config(low);
+        let mut out = Vec::new();
+        for (b, batch) in self.batches.iter().enumerate() {
+            match &self.cache[b] {
+                Some(c) if first_difference(&self.base, low).is_none() => {
+                    out.extend_from_slice(&c.hits)
+                }
+                _ => out.extend(hits_in(&self.logits_on(low, &config, b)?, &batch.labels)?),
+            }
+        }
+        Ok(out)
+    }
+
     /// Top-1 of configuration `low` on all batches (equal to `QuantModel::accuracy` of it).
     pub fn accuracy(&mut self, low: &[bool]) -> Result<f64> {
         let (c, t) = self.count(low, 0..self.batches.len())?;
@@ -401,6 +430,7 @@ impl<'a> PrefixEvaluator<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::qmodel::Precision;
     use crate::test_util::{images, max_diff, random_model};
     use crate::ArchName;
     use mpq_data::Rng;
@@ -479,6 +509,47 @@ mod tests {
                     _ => assert_eq!(cached, 1),
                 }
             }
+        }
+    }
+
+    /// Scoring a search's steps (each committed, then its per-image results asked for) gives
+    /// the per-image results of full forward passes, with or without a cache, and with a
+    /// cache computes each step from its first changed layer on.
+    #[test]
+    fn hits_of_committed_steps_equal_full_forward_passes() {
+        for arch in [ArchName::ResnetTiny, ArchName::MobilenetTiny] {
+            let mut m = random_model(arch);
+            m.prepare(&[BitPair::W8A8, LOW], &images(16)).unwrap();
+            let n = m.n_layers();
+            let batches = images(40); // 3 batches: 16, 16, 8
+            let steps: Vec<Vec<bool>> = [vec![], vec![n - 2], vec![n - 2, 3], vec![n - 2, 3, 0]]
+                .iter()
+                .map(|s| mask(n, s))
+                .collect();
+            let wants: Vec<Vec<bool>> = steps
+                .iter()
+                .map(|low| {
+                    m.set_low(low, LOW, BitPair::W8A8);
+                    m.hits(&batches, Precision::Quantized).unwrap()
+                })
+                .collect();
+            let mut runs = vec![];
+            for budget in [0, usize::MAX] {
+                let mut e = PrefixEvaluator::new(&m, &batches, LOW, BitPair::W8A8, budget).unwrap();
+                for (low, want) in steps.iter().zip(&wants) {
+                    e.commit(low);
+                    let got = e.hits(low).unwrap();
+                    assert_eq!(&got, want, "{arch} budget {budget}");
+                    assert_eq!(got.len(), 40);
+                    let (c, t) = e.count(low, 0..3).unwrap();
+                    assert_eq!((c, t), (got.iter().filter(|&&h| h).count(), 40));
+                }
+                runs.push(e.work().layer_runs.load(Ordering::Relaxed));
+            }
+            // Without a cache every step is a full pass on every batch; with one, the steps
+            // after the first start at their changed layer.
+            assert_eq!(runs[0], (steps.len() * 3 * n) as u64, "{arch}");
+            assert!(runs[1] < runs[0], "{arch}: {runs:?}");
         }
     }
 

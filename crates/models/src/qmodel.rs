@@ -347,6 +347,15 @@ impl QuantModel {
         Ok(top1(correct, total))
     }
 
+    /// Whether each image of `batches` is classified correctly (top-1), in batch order.
+    pub fn hits(&self, batches: &[Batch], precision: Precision) -> Result<Vec<bool>> {
+        let mut out = Vec::new();
+        for b in batches {
+            out.extend(hits_in(&self.logits(&b.images, precision)?, &b.labels)?);
+        }
+        Ok(out)
+    }
+
     fn run_observed(
         &self,
         x: &Tensor,
@@ -358,8 +367,14 @@ impl QuantModel {
 
 /// Correct answers of `logits` `[B, classes]` against `labels` (top-1, argmax).
 pub fn correct_in(logits: &Tensor, labels: &[u32]) -> Result<usize> {
+    Ok(hits_in(logits, labels)?.into_iter().filter(|&h| h).count())
+}
+
+/// Whether each row of `logits` `[B, classes]` has its largest value at the row's label
+/// (top-1, argmax), in order.
+pub fn hits_in(logits: &Tensor, labels: &[u32]) -> Result<Vec<bool>> {
     let pred = logits.argmax(D::Minus1)?.to_vec1::<u32>()?;
-    Ok(pred.iter().zip(labels).filter(|(p, l)| p == l).count())
+    Ok(pred.iter().zip(labels).map(|(p, l)| p == l).collect())
 }
 
 /// Top-1 as a fraction: `correct / total` (0 for no images). Every accuracy of the project is

@@ -1,6 +1,7 @@
 //! `claims.md`: the paper's headline claims (`paper.toml`) beside what this project measured on
 //! the same network (`paper_model`), pair and beta, with the differences; then greedy against
-//! one-shot, and the greedy search's time.
+//! one-shot, and the greedy search's time. Every claim gets a verdict (reproduced / not
+//! reproduced / inconclusive) by a written rule on held-out images (see `evidence`).
 //!
 //! Rules (stated in the file too):
 //! - runs compared with a headline result: the suite's greedy runs over all layers whose
@@ -13,18 +14,34 @@
 //!   measured minus paper;
 //! - greedy against one-shot: [`greedy_advantage`] per (arch, pair), every greedy run over all
 //!   layers against every one-shot run;
-//! - search time: the greedy runs standing for the networks of `[[search_time]]`.
+//! - search time: the greedy runs standing for the networks of `[[search_time]]`;
+//! - verdicts: a headline point is reproduced when the 95% paired interval of the held-out
+//!   change at the paper's reduction lies at or above the paper's change, not reproduced when
+//!   it lies below, inconclusive otherwise; greedy against one-shot is decided per pair of runs
+//!   at the one-shot step where greedy's advantage on the search images is largest (chosen on
+//!   the search images, judged on the held-out ones): reproduced when the 95% paired interval
+//!   of the held-out advantage lies above the claim's margin, not reproduced when it lies at or
+//!   below it; a network is reproduced when one of its pairs is, not reproduced when all are
+//!   not; the claim needs `min_networks` networks; search time is judged only for the paper's
+//!   own network on a GPU with the paper's image count (within twice the paper's hours), and is
+//!   inconclusive (not comparable) otherwise.
 
 use std::fmt::Write as _;
 
 use crate::baselines::{Baselines, PaperResult};
+use crate::evidence::{pct_ci, PairedChange, Verdict};
 use crate::fmt::{cell, fixed, int, signed, Align, Table, DASH, NOT_RUN};
-use crate::plan::Entry;
+use crate::plan::{Entry, RunResult, Score};
 use crate::rules::{
-    change_points, first_reaching_reduction, greedy_advantage, reduction_pct,
-    smallest_within_change,
+    first_reaching_reduction, greedy_advantage, reduction_pct, smallest_within_change,
 };
 use mpq_vocab::{ArchName, BetaSetting, BitPair, StrategyName};
+
+/// The held-out change of step `k` of `r` against the run's FP32 model (same images).
+fn change_vs_fp32(r: &RunResult, k: Option<i64>) -> Option<PairedChange> {
+    let s = r.step(k)?;
+    PairedChange::of(&r.step_correct(s)?, &r.fp32_correct()?)
+}
 
 /// The run cell: `greedy β=0.02, resnet-tiny (stands for ResNet50) [experiment]`.
 pub(crate) fn run_cell(e: &Entry) -> String {
@@ -67,18 +84,22 @@ fn matching<'e, 'a>(r: &PaperResult, entries: &'e [Entry<'a>]) -> (Vec<&'e Entry
     (other, true)
 }
 
-const HEADLINE: [(&str, Align); 11] = [
+const HEADLINE: [(&str, Align); 12] = [
     ("paper: model, pair, search, β (figure)", Align::Left),
     ("paper: size reduction (%)", Align::Right),
     ("paper: change (points)", Align::Right),
     ("this project: run", Align::Left),
     ("β", Align::Left),
-    ("change at the paper's reduction (points)", Align::Right),
     ("at step (reduction %)", Align::Right),
+    ("held-out top-1 there (%) [95% Wilson]", Align::Right),
+    ("held-out change there (points) [95% paired]", Align::Right),
     ("Δ change (points)", Align::Right),
-    ("reduction within the paper's change (%)", Align::Right),
-    ("at step (change, points)", Align::Right),
-    ("Δ reduction (points)", Align::Right),
+    ("verdict (change ≥ paper's)", Align::Left),
+    (
+        "reduction within the paper's change on the search images (%)",
+        Align::Right,
+    ),
+    ("at step (held-out change, points)", Align::Right),
 ];
 
 fn headline_table(entries: &[Entry], b: &Baselines) -> Table {
@@ -94,7 +115,7 @@ fn headline_table(entries: &[Entry], b: &Baselines) -> Table {
             if runs.is_empty() {
                 let mut row = paper.to_vec();
                 row.push("no planned run".to_string());
-                row.extend(std::iter::repeat_n(DASH.to_string(), 7));
+                row.extend(std::iter::repeat_n(DASH.to_string(), 8));
                 t.push(row);
                 continue;
             }
@@ -107,26 +128,39 @@ fn headline_table(entries: &[Entry], b: &Baselines) -> Table {
                     "same".to_string()
                 });
                 let Some(res) = &e.result else {
-                    row.extend(std::iter::repeat_n(NOT_RUN.to_string(), 6));
+                    row.extend(std::iter::repeat_n(NOT_RUN.to_string(), 7));
                     t.push(row);
                     continue;
                 };
-                let pts = res.trade_offs();
-                let fp32 = res.run.fp32_top1;
+                // The step is chosen by its size alone, so its held-out change is unbiased.
+                let pts = res.points(Score::Search);
                 let at = first_reaching_reduction(&pts, red);
-                let at_change = at.map(|p| change_points(&p, fp32));
-                row.push(fixed(at_change, 3));
                 row.push(at.map_or(DASH.to_string(), |p| {
                     format!("{} ({:.2})", int(p.step), reduction_pct(&p))
                 }));
-                row.push(signed(at_change.map(|c| c - chg), 3));
-                let within = smallest_within_change(&pts, fp32, chg);
-                let within_red = within.map(|p| reduction_pct(&p));
-                row.push(fixed(within_red, 2));
+                let step = at.and_then(|p| res.step(p.step));
+                row.push(pct_ci(
+                    step.and_then(|s| s.test_top1),
+                    res.images(Score::HeldOut),
+                ));
+                let change = at.and_then(|p| change_vs_fp32(res, p.step));
+                row.push(change.map_or(DASH.to_string(), |c| c.cell()));
+                row.push(signed(change.map(|c| c.points - chg), 2));
+                row.push(match (at, change) {
+                    (None, _) => format!("{} (no step this small)", Verdict::Inconclusive),
+                    (Some(_), None) => format!("{} (no held-out scores)", Verdict::Inconclusive),
+                    (Some(_), Some(c)) => Verdict::at_least(c.interval, chg).to_string(),
+                });
+                // Chosen on the search images (the search's own numbers), scored held out.
+                let within = smallest_within_change(&pts, res.run.fp32_top1, chg);
+                row.push(fixed(within.map(|p| reduction_pct(&p)), 2));
                 row.push(within.map_or(DASH.to_string(), |p| {
-                    format!("{} ({:.3})", int(p.step), change_points(&p, fp32))
+                    format!(
+                        "{} ({})",
+                        int(p.step),
+                        change_vs_fp32(res, p.step).map_or(DASH.to_string(), |c| c.cell())
+                    )
                 }));
-                row.push(signed(within_red.map(|x| x - red), 2));
                 t.push(row);
             }
         }
@@ -134,23 +168,48 @@ fn headline_table(entries: &[Entry], b: &Baselines) -> Table {
     t
 }
 
-const VERSUS: [(&str, Align); 9] = [
+const VERSUS: [(&str, Align); 11] = [
     ("network", Align::Left),
     ("pair", Align::Left),
     ("greedy run", Align::Left),
     ("one-shot run", Align::Left),
     ("one-shot steps compared", Align::Right),
-    ("largest advantage (points)", Align::Right),
+    (
+        "largest advantage on the search images (points)",
+        Align::Right,
+    ),
     ("at one-shot step (size MB)", Align::Right),
-    ("mean advantage (points)", Align::Right),
-    ("steps above the claim's margin", Align::Right),
+    ("mean advantage on the search images (points)", Align::Right),
+    (
+        "held-out advantage there (points) [95% paired]",
+        Align::Right,
+    ),
+    ("McNemar p", Align::Right),
+    ("verdict (advantage > margin)", Align::Left),
 ];
+
+/// Greedy's step compared with one-shot's step `k`: greedy's best step on the search images
+/// among those no larger (the same rule as [`greedy_advantage`]), then both on the held-out
+/// images, image by image.
+fn held_out_advantage(g: &RunResult, o: &RunResult, k: Option<i64>) -> Option<PairedChange> {
+    let os = o.step(k)?;
+    let gs = g
+        .steps
+        .iter()
+        .filter(|s| s.rel_size <= os.rel_size + crate::rules::EPS && s.top1.is_finite())
+        .min_by(|a, b| b.top1.total_cmp(&a.top1).then(a.step.cmp(&b.step)))?;
+    if g.run.test_digest.is_none() || g.run.test_digest != o.run.test_digest {
+        return None;
+    }
+    PairedChange::of(&g.step_correct(gs)?, &o.step_correct(os)?)
+}
 
 fn versus_section(md: &mut String, entries: &[Entry], b: &Baselines) {
     let claim = &b.paper.greedy_vs_one_shot;
+    let margin = claim.min_advantage_points;
     let mut t = Table::new(&VERSUS);
-    // (arch label, whether some greedy run's largest advantage exceeds the margin), per arch.
-    let mut archs: Vec<(String, bool)> = Vec::new();
+    // Per network (its label): the verdicts of its pairs of runs.
+    let mut networks: Vec<(String, Vec<Verdict>)> = Vec::new();
     let full: Vec<&Entry> = entries.iter().filter(|e| e.full_ground_set()).collect();
     let mut keys: Vec<(ArchName, BitPair)> =
         full.iter().map(|e| (e.plan.arch, e.plan.pair)).collect();
@@ -176,33 +235,43 @@ fn versus_section(md: &mut String, entries: &[Entry], b: &Baselines) {
                     cell(&format!("{} [{}]", o.label(), o.plan.experiment)),
                 ];
                 let (Some(gr), Some(or)) = (&g.result, &o.result) else {
-                    row.extend(std::iter::repeat_n(NOT_RUN.to_string(), 5));
+                    row.extend(std::iter::repeat_n(NOT_RUN.to_string(), 7));
                     t.push(row);
                     continue;
                 };
-                let adv = greedy_advantage(
-                    &gr.trade_offs(),
-                    &or.trade_offs(),
-                    claim.min_advantage_points,
-                );
-                let label = g.plan.model_label();
-                let above = adv.is_some_and(|a| a.max_points > claim.min_advantage_points);
-                match archs.iter_mut().find(|(a, _)| *a == label) {
-                    Some((_, x)) => *x |= above,
-                    None => archs.push((label, above)),
-                }
-                match adv {
-                    None => row.extend(std::iter::repeat_n(DASH.to_string(), 5)),
+                let adv =
+                    greedy_advantage(&gr.points(Score::Search), &or.points(Score::Search), margin);
+                let (verdict, why) = match adv {
+                    None => {
+                        row.extend(std::iter::repeat_n(DASH.to_string(), 6));
+                        (Verdict::Inconclusive, " (no step to compare)")
+                    }
                     Some(a) => {
                         let size = or.step(a.max_step).map(crate::plan::size_mb);
                         row.push(a.compared.to_string());
                         row.push(signed(Some(a.max_points), 3));
                         row.push(format!("{} ({})", int(a.max_step), fixed(size, 4)));
                         row.push(signed(Some(a.mean_points), 3));
-                        row.push(a.above.to_string());
+                        match held_out_advantage(gr, or, a.max_step) {
+                            Some(c) => {
+                                row.push(c.cell());
+                                row.push(format!("{:.3}", c.p_value));
+                                (Verdict::above(c.interval, margin), "")
+                            }
+                            None => {
+                                row.extend(std::iter::repeat_n(DASH.to_string(), 2));
+                                (Verdict::Inconclusive, " (no paired held-out scores)")
+                            }
+                        }
                     }
-                }
+                };
+                row.push(format!("{verdict}{why}"));
                 t.push(row);
+                let label = g.plan.model_label();
+                match networks.iter_mut().find(|(a, _)| *a == label) {
+                    Some((_, v)) => v.push(verdict),
+                    None => networks.push((label, vec![verdict])),
+                }
             }
         }
     }
@@ -212,43 +281,57 @@ fn versus_section(md: &mut String, entries: &[Entry], b: &Baselines) {
         "Paper: {}. Measured per network and pair, for every greedy run (all layers) against \
          every one-shot run: at each one-shot step k >= 1, greedy's top-1 at that size is the best \
          top-1 among greedy's steps no larger (relative size <= the one-shot step's), and the \
-         advantage is that minus one-shot's top-1, in points. *Largest* and *mean* are over the \
-         one-shot steps; *steps above the claim's margin* counts advantages above {} point(s).\n",
+         advantage is that minus one-shot's top-1, in points, on the search images. *Largest* \
+         and *mean* are over the one-shot steps.\n\n\
+         **Verdict rule.** The comparison is chosen on the search images and judged on the \
+         held-out images: at the one-shot step of the largest advantage, greedy's chosen step \
+         and one-shot's step are scored on the same held-out images, and the advantage gets a \
+         95% paired bootstrap interval (images resampled, {} resamples) and the exact McNemar \
+         p-value of the discordant images. A pair of runs *reproduces* the claim when the whole \
+         interval lies above {} point(s), *does not* when it lies at or below, and is \
+         *inconclusive* otherwise (or without held-out scores on the same images). A network is \
+         reproduced when one of its pairs is, not reproduced when all are not, inconclusive \
+         otherwise; the claim needs at least {} network(s) reproduced, and is not reproduced \
+         when fewer than that are reproduced or inconclusive.\n",
         claim.claim,
-        paper_num(claim.min_advantage_points)
+        crate::evidence::BOOTSTRAP_RESAMPLES,
+        paper_num(margin),
+        claim.min_networks,
     );
     md.push_str(&t.render("*No network has both a greedy and a one-shot run planned.*"));
-    let n = archs.len();
-    let hit: Vec<&str> = archs.iter().filter(|a| a.1).map(|a| a.0.as_str()).collect();
-    if n == 0 {
+    if networks.is_empty() {
         let _ = writeln!(
             md,
-            "\nMeasured: no network has both a finished greedy and a finished one-shot run."
+            "\nVerdict: {} (no network has both a greedy and a one-shot run).",
+            Verdict::Inconclusive
         );
-    } else {
-        let _ = writeln!(
-            md,
-            "\nMeasured: greedy's largest advantage exceeds {} point(s) on {} of {} network(s) \
-             compared{}. The paper's claim needs at least {}: {}.",
-            paper_num(claim.min_advantage_points),
-            hit.len(),
-            n,
-            if hit.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", hit.join(", "))
-            },
-            claim.min_networks,
-            if hit.len() >= claim.min_networks as usize {
-                "reproduced here"
-            } else {
-                "not reproduced here"
-            }
-        );
+        return;
     }
+    let per: Vec<(String, Verdict)> = networks
+        .iter()
+        .map(|(n, v)| {
+            let verdict = if v.contains(&Verdict::Reproduced) {
+                Verdict::Reproduced
+            } else if v.iter().all(|x| *x == Verdict::NotReproduced) {
+                Verdict::NotReproduced
+            } else {
+                Verdict::Inconclusive
+            };
+            (n.clone(), verdict)
+        })
+        .collect();
+    let verdicts: Vec<Verdict> = per.iter().map(|p| p.1).collect();
+    let overall = Verdict::at_least_parts(&verdicts, claim.min_networks as usize);
+    let list: Vec<String> = per.iter().map(|(n, v)| format!("{n}: {v}")).collect();
+    let _ = writeln!(
+        md,
+        "\nPer network: {}. The claim needs at least {} network(s). Verdict: **{overall}**.",
+        cell(&list.join("; ")),
+        claim.min_networks
+    );
 }
 
-const TIME: [(&str, Align); 10] = [
+const TIME: [(&str, Align); 11] = [
     ("paper: network", Align::Left),
     ("paper: search time", Align::Left),
     ("this project: run", Align::Left),
@@ -259,6 +342,7 @@ const TIME: [(&str, Align); 10] = [
     ("wall time (s)", Align::Right),
     ("wall time (h)", Align::Right),
     ("s per evaluation", Align::Right),
+    ("verdict (≤ 2 × the paper's time)", Align::Left),
 ];
 
 fn time_section(md: &mut String, entries: &[Entry], b: &Baselines) {
@@ -284,7 +368,7 @@ fn time_section(md: &mut String, entries: &[Entry], b: &Baselines) {
         if runs.is_empty() {
             let mut row = paper.to_vec();
             row.push("no planned run".to_string());
-            row.extend(std::iter::repeat_n(DASH.to_string(), 7));
+            row.extend(std::iter::repeat_n(DASH.to_string(), 8));
             t.push(row);
         }
         for e in runs {
@@ -297,9 +381,29 @@ fn time_section(md: &mut String, entries: &[Entry], b: &Baselines) {
                 e.plan.experiment
             )));
             match &e.result {
-                None => row.extend(std::iter::repeat_n(NOT_RUN.to_string(), 7)),
+                None => row.extend(std::iter::repeat_n(NOT_RUN.to_string(), 8)),
                 Some(r) => {
                     let i = &r.run;
+                    let comparable = !e.plan.is_stand_in()
+                        && i.device.starts_with("cuda")
+                        && i.n_search_images == st.images;
+                    let verdict = if !comparable {
+                        format!(
+                            "{} (not comparable: {})",
+                            Verdict::Inconclusive,
+                            if e.plan.is_stand_in() {
+                                "stand-in network"
+                            } else if !i.device.starts_with("cuda") {
+                                "not on a GPU"
+                            } else {
+                                "other image count"
+                            }
+                        )
+                    } else if i.wall_s / 3600.0 <= 2.0 * st.hours {
+                        Verdict::Reproduced.to_string()
+                    } else {
+                        Verdict::NotReproduced.to_string()
+                    };
                     row.push(cell(&i.device));
                     row.push(i.n_search_images.to_string());
                     row.push(i.evals.to_string());
@@ -308,6 +412,7 @@ fn time_section(md: &mut String, entries: &[Entry], b: &Baselines) {
                     row.push(fixed(Some(i.wall_s / 3600.0), 3));
                     let per = (i.evals > 0).then(|| i.wall_s / i.evals as f64);
                     row.push(fixed(per, 3));
+                    row.push(verdict);
                 }
             }
             t.push(row);
@@ -318,8 +423,11 @@ fn time_section(md: &mut String, entries: &[Entry], b: &Baselines) {
         md,
         "The paper's greedy search times beside this project's greedy runs (all layers) of the \
          same networks or their stand-ins. *Wall time* is the whole run (data, calibration, \
-         reference evaluations and search), *s per evaluation* is wall time / evaluations; the \
-         top-1 of each evaluation is measured on *search images* images.\n"
+         reference evaluations, search and held-out scoring), *s per evaluation* is wall time / \
+         evaluations; the top-1 of each evaluation is measured on *search images* images. \
+         **Verdict rule**: only a run of the paper's own network on a GPU with the paper's image \
+         count is comparable: reproduced when its wall time is at most twice the paper's, not \
+         reproduced otherwise; any other run is inconclusive (not comparable).\n"
     );
     md.push_str(&t.render(""));
 }
@@ -332,9 +440,18 @@ pub(crate) fn claims_markdown(suite: &str, entries: &[Entry], b: &Baselines) -> 
         "# The paper's claims against this project ({suite} suite)\n\n\
          Generated by `mpq report` from the suite's current runs and \
          `experiments/baselines/paper.toml`; do not edit. Top-1 changes are against each run's \
-         own FP32 top-1 on its search images, in points; size reductions are \
-         100 × (1 − relative size) in percent. `{NOT_RUN}`: a planned run without a result; \
-         `{DASH}`: no value.\n"
+         own FP32 top-1, in points; size reductions are 100 × (1 − relative size) in percent. \
+         Unless a column says otherwise, accuracies are measured on the run's *held-out* images \
+         (images neither calibration nor search saw; `runs.n_test_images`), a top-1 with its \
+         95% Wilson interval, and a change between two configurations on the same held-out \
+         images with its 95% paired bootstrap interval (images resampled, {} resamples, seed \
+         {}). Steps are chosen on the search images or by size, never on the held-out images \
+         they are judged on. Verdicts: *reproduced* when the interval supports the claim, *not \
+         reproduced* when it contradicts it, *inconclusive* when it contains the claim's \
+         threshold (or the scores needed are missing). `{NOT_RUN}`: a planned run without a \
+         result; `{DASH}`: no value.\n",
+        crate::evidence::BOOTSTRAP_RESAMPLES,
+        crate::evidence::BOOTSTRAP_SEED
     );
     if entries.iter().any(|e| e.plan.is_stand_in()) {
         let _ = writeln!(
@@ -350,10 +467,15 @@ pub(crate) fn claims_markdown(suite: &str, entries: &[Entry], b: &Baselines) -> 
          model and pair are the result's; of these, the ones with the paper's beta, else (for a \
          nonzero paper beta) every run with a nonzero beta setting, `auto` included \
          (*β: differs*). For each of the paper's operating points (size reduction r, change c): \
-         *change at the paper's reduction* is the change at the first step whose size reduction \
-         reaches r; *reduction within the paper's change* is the size reduction of the smallest \
-         model (any step) whose change is no worse than c (ties: higher top-1, then earlier \
-         step). Δ = measured − paper.\n"
+         the step is the first whose size reduction reaches r (chosen by size alone), with its \
+         held-out top-1 and its held-out change against the FP32 model (95% paired interval); \
+         *reduction within the paper's change* is the size reduction of the smallest model (any \
+         step) whose change on the search images is no worse than c (ties: higher top-1, then \
+         earlier step), with that step's held-out change. Δ = held-out change − paper.\n\n\
+         **Verdict rule** (per operating point and run): the paper claims a change no worse \
+         than c at reduction r. *Reproduced* when the whole 95% interval of the held-out change \
+         lies at or above c, *not reproduced* when it lies below c, *inconclusive* when it \
+         contains c, when the run has no step that small, or without held-out scores.\n"
     );
     md.push_str(&headline_table(entries, b).render(""));
     md.push('\n');

@@ -7,6 +7,13 @@
 //! - Figure 7 ([`literature_figure`]): accuracy change (points) against relative size (W-comp),
 //!   the methods of `literature.toml` as labelled points and the suite's greedy W4A4 runs standing
 //!   for ResNet50 as curves.
+//! - A figure per repeated experiment ([`repeats_figure`]): each repeat as a thin line, their
+//!   mean as the curve and the 95% interval of the mean as a band.
+//!
+//! Top-1 is measured on the held-out images when every run a figure draws has them, else on
+//! the search images ([`Score::of`]); the y axis says which. A repeated experiment (see
+//! `repeats`) is one curve in figures 4-7: the mean over its repeats per step, with the
+//! Student-t 95% interval of the mean as a band.
 //!
 //! A figure whose runs are all "not run" is still written: its plot area says "no results" and
 //! names the planned runs. Planned runs without results are named in a note under the plot, never
@@ -16,7 +23,8 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use crate::baselines::Method;
-use crate::plan::{size_mb, Entry};
+use crate::plan::{size_mb, step_top1, Entry, Score};
+use crate::repeats::Repeated;
 use mpq_vocab::BitPair;
 
 /// Pixel size of every figure.
@@ -57,6 +65,21 @@ pub fn curve_color_hex(i: usize) -> String {
 pub(crate) struct Curve {
     pub label: String,
     pub points: Vec<(f64, f64)>,
+    /// A band around the line, `(x, lo, hi)` in x order (empty: none).
+    pub band: Vec<(f64, f64, f64)>,
+    /// A thin line without markers or legend entry (one repeat of a repeated experiment).
+    pub thin: bool,
+}
+
+impl Curve {
+    fn plain(label: String, points: Vec<(f64, f64)>) -> Curve {
+        Curve {
+            label,
+            points,
+            band: vec![],
+            thin: false,
+        }
+    }
 }
 
 /// A horizontal level across the plot.
@@ -160,7 +183,12 @@ pub(crate) fn render(plot: &Plot) -> anyhow::Result<String> {
         let ys: Vec<f64> = plot
             .curves
             .iter()
-            .flat_map(|c| c.points.iter().map(|p| p.1))
+            .flat_map(|c| {
+                c.points
+                    .iter()
+                    .map(|p| p.1)
+                    .chain(c.band.iter().flat_map(|b| [b.1, b.2]))
+            })
             .chain(plot.markers.iter().map(|m| m.y))
             .collect();
         let xr = bounds(&xs);
@@ -259,8 +287,34 @@ fn draw_chart(
             .label(level.label.as_str())
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], style));
     }
-    for (i, curve) in plot.curves.iter().enumerate() {
+    let mut i = 0;
+    for curve in &plot.curves {
         let color = PALETTE[i % PALETTE.len()];
+        if curve.thin {
+            // The thin lines of a repeated experiment share the colour of the curve after them.
+            chart
+                .draw_series(LineSeries::new(
+                    curve.points.iter().copied(),
+                    color.mix(0.45).stroke_width(1),
+                ))
+                .map_err(err)?;
+            continue;
+        }
+        i += 1;
+        if !curve.band.is_empty() {
+            let outline: Vec<(f64, f64)> = curve
+                .band
+                .iter()
+                .map(|b| (b.0, b.2))
+                .chain(curve.band.iter().rev().map(|b| (b.0, b.1)))
+                .collect();
+            chart
+                .draw_series(std::iter::once(Polygon::new(
+                    outline,
+                    color.mix(0.2).filled(),
+                )))
+                .map_err(err)?;
+        }
         chart
             .draw_series(LineSeries::new(
                 curve.points.iter().copied(),
@@ -307,38 +361,47 @@ fn draw_chart(
 
 /// The x axis of figures 4-6.
 pub const SIZE_X_DESC: &str = "model size (MB = size_bits / 8 / 10^6)";
-/// The y axis of figures 4-6.
-pub const SIZE_Y_DESC: &str = "top-1 (%) on the search images";
 /// The x axis of figure 7.
 pub const LIT_X_DESC: &str = "relative size (W-comp = model bits / FP32 bits)";
-/// The y axis of figure 7.
-pub const LIT_Y_DESC: &str = "accuracy change (top-1 − FP32 top-1, points)";
+
+/// The y axis of figures 4-6 for a score.
+pub(crate) fn size_y_desc(score: Score) -> String {
+    format!("top-1 (%) {}", score.describe())
+}
+
+/// The y axis of figure 7 for a score.
+pub(crate) fn lit_y_desc(score: Score) -> String {
+    format!(
+        "accuracy change (top-1 − FP32 top-1, points) {}",
+        score.describe()
+    )
+}
+
+/// One reference level source: a label and its FP32 and all-high top-1.
+struct LevelSource {
+    label: String,
+    fp32: Option<f64>,
+    high: Option<f64>,
+}
 
 /// The levels of a set of runs: each distinct FP32 and all-W8A8 top-1, labelled with its value
 /// (and, when the runs disagree, with the runs that measured it).
-fn levels(entries: &[&Entry]) -> Vec<Level> {
+fn levels(sources: &[LevelSource], high: BitPair) -> Vec<Level> {
     let mut out = Vec::new();
     for fp32 in [true, false] {
         let mut vals: Vec<(f64, Vec<String>)> = Vec::new();
-        for e in entries {
-            let Some(r) = &e.result else { continue };
-            let v = if fp32 {
-                r.run.fp32_top1
-            } else {
-                r.run.high_top1
+        for src in sources {
+            let Some(v) = (if fp32 { src.fp32 } else { src.high }) else {
+                continue;
             };
             if !v.is_finite() {
                 continue;
             }
             match vals.iter_mut().find(|(x, _)| *x == v) {
-                Some((_, who)) => who.push(e.label()),
-                None => vals.push((v, vec![e.label()])),
+                Some((_, who)) => who.push(src.label.clone()),
+                None => vals.push((v, vec![src.label.clone()])),
             }
         }
-        let high = entries
-            .iter()
-            .find_map(|e| e.result.as_ref())
-            .map_or(BitPair::W8A8, |r| r.run.high_pair);
         let name = if fp32 {
             "FP32".to_string()
         } else {
@@ -387,10 +450,132 @@ fn not_run_note(entries: &[&Entry]) -> Option<String> {
     (!missing.is_empty()).then(|| format!("not run: {}", missing.join("; ")))
 }
 
+/// What a figure draws for a set of planned runs: the single runs' curves, one mean curve with
+/// a band per repeated experiment among them (its repeats' results), and the levels.
+struct Drawn {
+    curves: Vec<Curve>,
+    sources: Vec<LevelSource>,
+    high: BitPair,
+}
+
+/// The curves of `entries` with `point(step) = (x, y)` on `score`; `change` draws the top-1
+/// minus the run's FP32 top-1 instead of the top-1.
+fn drawn(
+    entries: &[&Entry],
+    repeated: &[Repeated],
+    score: Score,
+    change: bool,
+    x_of: fn(&mpq_vocab::StepRow) -> f64,
+) -> Drawn {
+    let singles: Vec<&Entry> = entries
+        .iter()
+        .copied()
+        .filter(|e| e.result.is_some() && e.plan.repeat.is_none())
+        .collect();
+    let labels = unique_labels(&singles);
+    let mut curves = Vec::new();
+    let mut sources = Vec::new();
+    for (e, label) in singles.iter().zip(labels) {
+        let r = e.result.as_ref().expect("finished");
+        let fp32 = r.fp32(score);
+        let points = r
+            .steps
+            .iter()
+            .filter_map(|s| {
+                let t = step_top1(s, score)?;
+                let y = if change {
+                    100.0 * (t - fp32?)
+                } else {
+                    100.0 * t
+                };
+                Some((x_of(s), y))
+            })
+            .collect();
+        curves.push(Curve::plain(label.clone(), points));
+        sources.push(LevelSource {
+            label,
+            fp32,
+            high: r.high(score),
+        });
+    }
+    for rep in repeated {
+        let members: Vec<&Entry> = entries
+            .iter()
+            .copied()
+            .filter(|e| e.plan.repeat.is_some() && e.plan.experiment == rep.experiment)
+            .collect();
+        if rep.steps.is_empty() || members.is_empty() {
+            continue;
+        }
+        let x = |st: &crate::repeats::StepSummary| {
+            if change {
+                st.rel_size
+            } else {
+                st.size_mb
+            }
+        };
+        let summary = |st: &crate::repeats::StepSummary| {
+            if change {
+                st.change
+            } else {
+                st.top1
+            }
+        };
+        let base = members[0].label();
+        let base = base
+            .rsplit_once(" #")
+            .map_or(base.as_str(), |b| b.0)
+            .to_string();
+        let label = format!(
+            "{base} [{}], mean of {} repeats (95% band)",
+            rep.experiment, rep.steps[0].top1.k
+        );
+        curves.push(Curve {
+            label: label.clone(),
+            points: rep
+                .steps
+                .iter()
+                .map(|st| (x(st), summary(st).mean))
+                .collect(),
+            band: rep
+                .steps
+                .iter()
+                .map(|st| (x(st), summary(st).interval.lo, summary(st).interval.hi))
+                .collect(),
+            thin: false,
+        });
+        let done: Vec<_> = members.iter().filter_map(|e| e.result.as_ref()).collect();
+        let mean = |f: &dyn Fn(&crate::plan::RunResult) -> Option<f64>| {
+            let v: Option<Vec<f64>> = done.iter().map(|r| f(r)).collect();
+            v.map(|v| v.iter().sum::<f64>() / v.len() as f64)
+        };
+        sources.push(LevelSource {
+            label: format!("mean of [{}]", rep.experiment),
+            fp32: mean(&|r| r.fp32(score)),
+            high: mean(&|r| r.high(score)),
+        });
+    }
+    let high = entries
+        .iter()
+        .find_map(|e| e.result.as_ref())
+        .map_or(BitPair::W8A8, |r| r.run.high_pair);
+    Drawn {
+        curves,
+        sources,
+        high,
+    }
+}
+
 /// Figure 4, 5 or 6 (by `pair`) for one architecture of one suite: `entries` are the suite's
-/// planned runs of that arch and pair that search all layers (finished or not). One curve per
-/// finished run, point per step with a size and a top-1, in step order.
-pub(crate) fn size_figure(suite: &str, pair: BitPair, entries: &[&Entry]) -> Plot {
+/// planned runs of that arch and pair that search all layers (finished or not), `repeated` the
+/// suite's repeated experiments. One curve per finished single run, point per step with a size
+/// and a top-1, in step order; one mean curve with its band per repeated experiment.
+pub(crate) fn size_figure(
+    suite: &str,
+    pair: BitPair,
+    entries: &[&Entry],
+    repeated: &[Repeated],
+) -> Plot {
     let arch = entries
         .first()
         .map(|e| e.plan.arch_label())
@@ -399,33 +584,65 @@ pub(crate) fn size_figure(suite: &str, pair: BitPair, entries: &[&Entry]) -> Plo
         Some(n) => format!("Fig. {n}"),
         None => "No paper figure".to_string(),
     };
-    let done: Vec<&Entry> = entries
-        .iter()
-        .copied()
-        .filter(|e| e.result.is_some())
-        .collect();
-    let labels = unique_labels(&done);
-    let curves = done
-        .iter()
-        .zip(labels)
-        .map(|(e, label)| Curve {
-            label,
-            points: e
-                .result
-                .iter()
-                .flat_map(|r| &r.steps)
-                .map(|s| (size_mb(s), 100.0 * s.top1))
-                .collect(),
-        })
-        .collect();
+    let score = Score::of(entries.iter().filter_map(|e| e.result.as_ref()));
+    let d = drawn(entries, repeated, score, false, size_mb);
     let mut notes = Vec::new();
     notes.extend(not_run_note(entries));
     Plot {
         title: format!("{fig} ({pair}, {suite} suite): {arch}"),
         x_desc: SIZE_X_DESC.to_string(),
-        y_desc: SIZE_Y_DESC.to_string(),
+        y_desc: size_y_desc(score),
+        levels: levels(&d.sources, d.high),
+        curves: d.curves,
+        markers: Vec::new(),
+        notes,
+        legend: LegendAt::UpperLeft,
+    }
+}
+
+/// The figure of one repeated experiment: every finished repeat as a thin line (top-1 against
+/// model size), the mean over the repeats per step as the curve and the 95% interval of the
+/// mean as a band.
+pub(crate) fn repeats_figure(suite: &str, rep: &Repeated) -> Plot {
+    let entries: Vec<&Entry> = rep.entries.to_vec();
+    let mut curves = Vec::new();
+    for e in &entries {
+        let Some(r) = &e.result else { continue };
+        curves.push(Curve {
+            label: e.label(),
+            points: r
+                .steps
+                .iter()
+                .filter_map(|s| Some((size_mb(s), 100.0 * step_top1(s, rep.score)?)))
+                .collect(),
+            band: vec![],
+            thin: true,
+        });
+    }
+    let d = drawn(
+        &entries,
+        std::slice::from_ref(rep),
+        rep.score,
+        false,
+        size_mb,
+    );
+    curves.extend(d.curves);
+    let mut notes = vec![format!(
+        "thin lines: the {} finished repeats; curve: their mean per step; band: the Student-t \
+         95% interval of the mean",
+        rep.finished()
+    )];
+    notes.extend(not_run_note(&entries));
+    let arch = entries
+        .first()
+        .map(|e| format!("{} {}", e.plan.arch_label(), e.plan.pair))
+        .unwrap_or_default();
+    Plot {
+        title: format!("Repeats ({suite} suite): {} — {arch}", rep.experiment),
+        x_desc: SIZE_X_DESC.to_string(),
+        y_desc: size_y_desc(rep.score),
+        levels: levels(&d.sources, d.high),
         curves,
-        levels: levels(&done),
         markers: Vec::new(),
         notes,
         legend: LegendAt::UpperLeft,
@@ -438,46 +655,40 @@ pub(crate) fn size_figure(suite: &str, pair: BitPair, entries: &[&Entry]) -> Plo
 pub const FIG7_Y_MARGIN: f64 = 4.0;
 
 /// Figure 7 for one suite: the literature methods as labelled points, and one curve per
-/// finished greedy W4A4 run standing for ResNet50 (`entries`, already selected), each step at
-/// (relative size, top-1 minus the run's FP32 top-1 in points).
-pub(crate) fn literature_figure(suite: &str, literature: &[Method], entries: &[&Entry]) -> Plot {
+/// finished greedy W4A4 run standing for ResNet50 (`entries`, already selected; a repeated
+/// experiment among them as its mean with a band), each step at (relative size, top-1 minus
+/// the run's FP32 top-1 in points), held-out when every run has held-out scores.
+pub(crate) fn literature_figure(
+    suite: &str,
+    literature: &[Method],
+    entries: &[&Entry],
+    repeated: &[Repeated],
+) -> Plot {
     let floor = literature
         .iter()
         .map(|m| m.change)
         .fold(f64::INFINITY, f64::min)
         - FIG7_Y_MARGIN;
-    let done: Vec<&Entry> = entries
-        .iter()
-        .copied()
-        .filter(|e| e.result.is_some())
-        .collect();
-    let labels = unique_labels(&done);
+    let score = Score::of(entries.iter().filter_map(|e| e.result.as_ref()));
+    let d = drawn(entries, repeated, score, true, |s| s.rel_size);
     let mut notes = Vec::new();
     let mut curves = Vec::new();
-    for (e, label) in done.iter().zip(labels) {
-        let r = e.result.as_ref().expect("finished");
-        let pts: Vec<(f64, f64)> = r
-            .changes()
-            .into_iter()
-            .map(|(s, c)| (s.rel_size, c))
-            .collect();
-        let kept: Vec<(f64, f64)> = pts.iter().copied().filter(|p| p.1 >= floor).collect();
-        if kept.len() < pts.len() {
+    for mut c in d.curves {
+        let n = c.points.len();
+        c.points.retain(|p| p.1 >= floor);
+        c.band.retain(|b| b.1 >= floor);
+        if c.points.len() < n {
             notes.push(format!(
-                "{label}: {} of {} steps below {floor:.1} points not shown",
-                pts.len() - kept.len(),
-                pts.len()
+                "{}: {} of {n} steps below {floor:.1} points not shown",
+                c.label,
+                n - c.points.len(),
             ));
         }
-        let label = if e.plan.is_stand_in() {
-            format!("{label}, {} ({suite} suite)", e.plan.arch_label())
-        } else {
-            format!("{label}, {} ({suite} suite)", e.plan.arch)
-        };
-        curves.push(Curve {
-            label,
-            points: kept,
-        });
+        c.label = format!("{}, {suite} suite", c.label);
+        curves.push(c);
+    }
+    if let Some(e) = entries.iter().find(|e| e.plan.is_stand_in()) {
+        notes.push(format!("this suite's curves: {}", e.plan.arch_label()));
     }
     if entries.is_empty() {
         notes.push(
@@ -499,7 +710,7 @@ pub(crate) fn literature_figure(suite: &str, literature: &[Method], entries: &[&
             "Fig. 7 ({suite} suite): accuracy change against relative size, ResNet50 4-bit"
         ),
         x_desc: LIT_X_DESC.to_string(),
-        y_desc: LIT_Y_DESC.to_string(),
+        y_desc: lit_y_desc(score),
         curves,
         levels: Vec::new(),
         markers,

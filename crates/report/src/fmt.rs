@@ -21,11 +21,6 @@ pub fn fixed(x: Option<f64>, decimals: usize) -> String {
     x.map_or_else(|| DASH.to_string(), |x| format!("{x:.decimals$}"))
 }
 
-/// A fraction shown in percent with 2 decimals; `—` when absent.
-pub fn percent(x: Option<f64>) -> String {
-    fixed(x.map(|x| 100.0 * x), 2)
-}
-
 /// Like [`fixed`] but with an explicit sign (`+0.12`, `-1.30`); used for differences.
 pub fn signed(x: Option<f64>, decimals: usize) -> String {
     x.map_or_else(|| DASH.to_string(), |x| format!("{x:+.decimals$}"))

@@ -21,10 +21,12 @@
 
 mod baselines;
 mod claims;
+mod evidence;
 mod figures;
 mod fmt;
 mod plan;
 pub mod query;
+mod repeats;
 mod reports;
 pub mod rules;
 mod summary;
@@ -33,8 +35,10 @@ mod tables;
 pub use baselines::{
     load_baselines, Baselines, GreedyVsOneShot, Method, Paper, PaperResult, SearchTime, Table1,
 };
+pub use evidence::{Verdict, BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED};
 pub use figures::{curve_color_hex, figure_number, FIG7_Y_MARGIN};
 pub use fmt::{DASH, NOT_RUN};
 pub use plan::PlannedRun;
 pub use reports::{size_figure_name, write_reports};
-pub use summary::{best_trade_off, TradeOff, TRADE_OFF_TOLERANCE};
+pub use rules::TradeOff;
+pub use summary::{best_trade_off, TRADE_OFF_TOLERANCE};

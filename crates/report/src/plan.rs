@@ -10,7 +10,10 @@ use std::cmp::Ordering;
 use std::path::PathBuf;
 
 use anyhow::Context;
+use mpq_stats::Correctness;
 use mpq_vocab::{ArchName, BetaSetting, BitPair, PaperModel, RunRow, StepRow, StrategyName};
+
+use crate::rules::TradeOff;
 
 /// One manifest of the plan: what it asks for and, if it ran, where its up-to-date result is.
 #[derive(Clone, Debug, PartialEq)]
@@ -53,15 +56,113 @@ impl RunResult {
     pub fn step(&self, k: Option<i64>) -> Option<&StepRow> {
         self.steps.iter().find(|s| Some(i64::from(s.step)) == k)
     }
+}
 
-    /// `(step, change)` of every step: top-1 minus the run's FP32 top-1, in points.
-    pub fn changes(&self) -> Vec<(&StepRow, f64)> {
-        let fp32 = self.run.fp32_top1;
+/// Which images a top-1 was measured on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Score {
+    /// The images the search chose on (`steps.top1`).
+    Search,
+    /// Held-out images neither calibration nor search saw (`steps.test_top1`).
+    HeldOut,
+}
+
+impl Score {
+    /// How tables and axes name it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Score::Search => "on the search images",
+            Score::HeldOut => "on the held-out images",
+        }
+    }
+
+    /// Held-out when every one of `results` has held-out scores (and there is at least one),
+    /// else the search images.
+    pub fn of<'a>(results: impl IntoIterator<Item = &'a RunResult>) -> Score {
+        let mut any = false;
+        for r in results {
+            if !r.has_held_out() {
+                return Score::Search;
+            }
+            any = true;
+        }
+        if any {
+            Score::HeldOut
+        } else {
+            Score::Search
+        }
+    }
+}
+
+impl RunResult {
+    /// Whether the run scored held-out images for the FP32 model and every step.
+    pub fn has_held_out(&self) -> bool {
+        let r = &self.run;
+        r.n_test_images.is_some_and(|n| n > 0)
+            && r.fp32_test_top1.is_some()
+            && r.high_test_top1.is_some()
+            && self.steps.iter().all(|s| s.test_top1.is_some())
+    }
+
+    /// Images a top-1 of this run was measured on.
+    pub fn images(&self, score: Score) -> u32 {
+        match score {
+            Score::Search => self.run.n_search_images,
+            Score::HeldOut => self.run.n_test_images.unwrap_or(0),
+        }
+    }
+
+    /// The FP32 model's top-1.
+    pub fn fp32(&self, score: Score) -> Option<f64> {
+        match score {
+            Score::Search => Some(self.run.fp32_top1),
+            Score::HeldOut => self.run.fp32_test_top1,
+        }
+    }
+
+    /// Every layer at the high pair.
+    pub fn high(&self, score: Score) -> Option<f64> {
+        match score {
+            Score::Search => Some(self.run.high_top1),
+            Score::HeldOut => self.run.high_test_top1,
+        }
+    }
+
+    /// The steps as trade-off points with the top-1 of `score` (steps without one left out).
+    pub fn points(&self, score: Score) -> Vec<TradeOff> {
         self.steps
             .iter()
-            .map(|s| (s, 100.0 * (s.top1 - fp32)))
+            .filter_map(|s| {
+                Some(TradeOff {
+                    step: Some(i64::from(s.step)),
+                    rel_size: s.rel_size,
+                    top1: step_top1(s, score)?,
+                })
+            })
             .collect()
     }
+
+    /// The FP32 model's per-image held-out result.
+    pub fn fp32_correct(&self) -> Option<Correctness> {
+        correctness(&self.run, self.run.fp32_test_correct.as_deref())
+    }
+
+    /// Step `s`'s per-image held-out result.
+    pub fn step_correct(&self, s: &StepRow) -> Option<Correctness> {
+        correctness(&self.run, s.test_correct.as_deref())
+    }
+}
+
+/// A step's top-1 on `score`'s images.
+pub(crate) fn step_top1(s: &StepRow, score: Score) -> Option<f64> {
+    match score {
+        Score::Search => Some(s.top1),
+        Score::HeldOut => s.test_top1,
+    }
+}
+
+fn correctness(run: &RunRow, hex: Option<&str>) -> Option<Correctness> {
+    Correctness::from_hex(run.n_test_images? as usize, hex?).ok()
 }
 
 /// A planned run and, when it ran, its result.
@@ -117,14 +218,19 @@ pub(crate) fn beta_label(plan: &PlannedRun, used: Option<f64>) -> String {
 }
 
 impl Entry<'_> {
-    /// The curve's label: `greedy β=0`, `greedy β=auto (0.0123)`, `one-shot`.
+    /// The curve's label: `greedy β=0`, `greedy β=auto (0.0123)`, `one-shot`; a repeat of a
+    /// repeated experiment ends with ` #r`.
     pub fn label(&self) -> String {
         let p = self.plan;
-        if p.strategy.uses_beta() {
+        let base = if p.strategy.uses_beta() {
             let used = self.result.as_ref().map(|r| r.run.beta);
             format!("{} {}", p.strategy, beta_label(p, used))
         } else {
             p.strategy.to_string()
+        };
+        match p.repeat {
+            Some(r) => format!("{base} #{r}"),
+            None => base,
         }
     }
 
@@ -141,7 +247,7 @@ impl Entry<'_> {
     }
 
     /// The order of every table: arch (by name), pair, strategy (the vocabulary's order),
-    /// beta (numbers ascending, then `auto`), experiment, manifest.
+    /// beta (numbers ascending, then `auto`), experiment, manifest, repeat.
     pub fn order(&self, other: &Self) -> Ordering {
         let (a, b) = (self.plan, other.plan);
         (a.arch.as_str(), a.pair, a.strategy)
@@ -154,6 +260,7 @@ impl Entry<'_> {
             )
             .then(a.experiment.cmp(&b.experiment))
             .then(a.manifest.cmp(&b.manifest))
+            .then(a.repeat.cmp(&b.repeat))
     }
 }
 

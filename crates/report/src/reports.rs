@@ -4,7 +4,8 @@
 //! Per suite, in `reports/<suite>/` (always the same files for the same plan, results or not):
 //! `summary.md`, `claims.md`, `table1.md`, `search-cost.md`, `exhaustive.md`, one
 //! `fig<4|5|6>-<pair>-<arch>.svg` per (pair, arch) planned (`fig-<pair>-<arch>.svg` for a pair
-//! the paper has no figure of) and `fig7.svg`.
+//! the paper has no figure of), `fig7.svg`, and `fig-repeats-<experiment>.svg` per repeated
+//! experiment.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -13,9 +14,10 @@ use anyhow::{bail, Context};
 
 use crate::baselines::load_baselines;
 use crate::claims::claims_markdown;
-use crate::figures::{figure_number, literature_figure, render, size_figure};
+use crate::figures::{figure_number, literature_figure, render, repeats_figure, size_figure};
 use crate::fmt::NOT_RUN;
 use crate::plan::{entries, Entry, PlannedRun};
+use crate::repeats::{repeated, repeats_markdown};
 use crate::summary::summary_markdown;
 use crate::tables::{
     exhaustive_markdown, planned_markdown, resnet50_w4a4_greedy, search_cost_markdown,
@@ -110,6 +112,11 @@ fn write_suite(
     md.push_str(&planned_markdown(entries));
     md.push('\n');
     md.push_str(&summary_markdown(&finished).replacen("# Summary of runs", "## Finished runs", 1));
+    let reps = repeats_markdown(entries);
+    if !reps.is_empty() {
+        md.push('\n');
+        md.push_str(&reps);
+    }
     write(dir, "summary.md", md.as_bytes(), out)?;
 
     write(
@@ -153,19 +160,37 @@ fn write_suite(
     keys.sort();
     keys.dedup();
     let mut figures = Vec::new();
+    let reps = repeated(entries);
     for (_, pair, _, arch) in keys {
         let of: Vec<&Entry> = entries
             .iter()
             .filter(|e| e.full_ground_set() && e.plan.pair == pair && e.plan.arch == arch)
             .collect();
-        let plot = size_figure(suite, pair, &of);
+        let mine: Vec<_> = reps
+            .iter()
+            .filter(|r| of.iter().any(|e| e.plan.experiment == r.experiment))
+            .cloned()
+            .collect();
+        let plot = size_figure(suite, pair, &of, &mine);
         let name = size_figure_name(pair, arch);
         write(dir, &name, render(&plot)?.as_bytes(), out)?;
         figures.push((name, plot.title));
     }
-    let fig7 = literature_figure(suite, &baselines.literature, &resnet50_w4a4_greedy(entries));
+    let ours = resnet50_w4a4_greedy(entries);
+    let mine: Vec<_> = reps
+        .iter()
+        .filter(|r| ours.iter().any(|e| e.plan.experiment == r.experiment))
+        .cloned()
+        .collect();
+    let fig7 = literature_figure(suite, &baselines.literature, &ours, &mine);
     write(dir, "fig7.svg", render(&fig7)?.as_bytes(), out)?;
     figures.push(("fig7.svg".to_string(), fig7.title));
+    for r in &reps {
+        let plot = repeats_figure(suite, r);
+        let name = format!("fig-repeats-{}.svg", file_part(&r.experiment));
+        write(dir, &name, render(&plot)?.as_bytes(), out)?;
+        figures.push((name, plot.title));
+    }
 
     Ok(SuiteIndex {
         name: suite.to_string(),
@@ -187,7 +212,13 @@ fn index_markdown(suites: &[SuiteIndex]) -> String {
          (MB = size_bits / 8 / 10^6) at every step of every run over all layers (fig. 4: W6A6, \
          5: W4A8, 6: W4A4), with the FP32 and all-W8A8 top-1 as dashed levels; figure 7 plots \
          accuracy change against relative size for the methods of table 1 and this project's \
-         greedy W4A4 runs standing for ResNet50. Each table file states its selection rules.\n"
+         greedy W4A4 runs standing for ResNet50. Top-1 is measured on the held-out images \
+         (images neither calibration nor search saw) when every run of a figure has them, else \
+         on the search images; each y axis says which. A repeated experiment is drawn as the \
+         mean over its repeats with the Student-t 95% interval of the mean as a band (and gets a \
+         figure of its own with every repeat). Every accuracy in the tables carries its Wilson \
+         95% interval; each table file states its selection rules, and claims.md its verdict \
+         rules.\n"
     );
     if suites.is_empty() {
         let _ = writeln!(md, "The plan has no runs.");

@@ -5,7 +5,26 @@
 //! fraction). Accuracy changes are in points: `100 * (top1 - fp32_top1)`. Comparisons allow
 //! [`EPS`] for floating-point rounding, so a value exactly at a threshold qualifies.
 
-use crate::summary::{smallest, TradeOff};
+/// One point of a run's search path: a step, its relative size and top-1 (a fraction).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TradeOff {
+    pub step: Option<i64>,
+    pub rel_size: f64,
+    pub top1: f64,
+}
+
+/// The smallest model among `points` (relative size), ties to the higher top-1, then the
+/// earlier step: the order every "smallest model that ..." rule of the reports uses.
+pub(crate) fn smallest<'a>(points: impl Iterator<Item = &'a TradeOff>) -> Option<TradeOff> {
+    points
+        .min_by(|a, b| {
+            a.rel_size
+                .total_cmp(&b.rel_size)
+                .then(b.top1.total_cmp(&a.top1))
+                .then(a.step.cmp(&b.step))
+        })
+        .copied()
+}
 
 /// Allowance for rounding in every threshold comparison (in the unit compared).
 pub const EPS: f64 = 1e-9;

@@ -151,6 +151,8 @@ fn store(results: &Path, f: &Fx) -> PlannedRun {
                 elapsed_s: k as f64,
                 low_layers: low[k].clone(),
                 work: k as f64,
+                test_top1: None,
+                test_correct: None,
             })
             .collect();
         let run = RunRow {
@@ -167,6 +169,12 @@ fn store(results: &Path, f: &Fx) -> PlannedRun {
             device: f.device.into(),
             fp32_top1: f.fp32,
             high_top1: f.int8,
+            n_test_images: None,
+            test_digest: None,
+            fp32_test_top1: None,
+            high_test_top1: None,
+            fp32_test_correct: None,
+            test_s: None,
             n_layers: n,
             n_search_images: 512,
             n_calib_images: 256,

@@ -48,6 +48,8 @@ fn store(results: &Path, r: &Run) -> PlannedRun {
             elapsed_s: 0.0,
             low_layers: String::new(),
             work: 0.0,
+            test_top1: None,
+            test_correct: None,
         })
         .collect();
     let run = RunRow {
@@ -64,6 +66,12 @@ fn store(results: &Path, r: &Run) -> PlannedRun {
         device: "cpu".into(),
         fp32_top1: r.fp32,
         high_top1: r.high,
+        n_test_images: None,
+        test_digest: None,
+        fp32_test_top1: None,
+        high_test_top1: None,
+        fp32_test_correct: None,
+        test_s: None,
         n_layers: n,
         n_search_images: 512,
         n_calib_images: 256,

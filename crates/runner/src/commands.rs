@@ -15,6 +15,7 @@ use mpq_data::prepare::{prepare_folder, PrepareOptions};
 use mpq_data::{Interpolation, OnBadImage, Preprocess, StoredDtype};
 use mpq_models::qmodel::Precision;
 use mpq_models::{Arch, ArchName};
+use mpq_stats::{wilson, Correctness, Paired, LEVEL_95};
 use mpq_vocab::Executor;
 use std::path::{Path, PathBuf};
 
@@ -181,22 +182,48 @@ pub fn status(opts: &ReproduceOptions) -> Result<()> {
     Ok(())
 }
 
-/// `mpq eval`.
+/// `mpq eval`: FP32 and every layer at W8A8, W6A6, W4A4 (and the manifest's pairs), on the
+/// held-out images, each top-1 with its 95% Wilson interval and each change against FP32 with
+/// the exact McNemar p-value (the same images, compared image by image).
 pub fn eval(manifest: &Path, sets: &[String]) -> Result<()> {
-    let (r, (fp32, high, low)) = run_mod::evaluate(manifest, sets)?;
+    let (r, e) = run_mod::evaluate(manifest, sets)?;
     let m = &r.manifest;
+    let (count, split, which) = if e.held_out {
+        (m.data.test_images, m.data.test_split, "held-out")
+    } else {
+        (
+            m.data.search_images,
+            m.data.search_split,
+            "search (data.test_images = 0)",
+        )
+    };
     println!(
-        "{}: {} on {} {} images: FP32 {:.2}%, all {} {:.2}%, all {} {:.2}%",
+        "{}: {} on {} {which} images of split \"{split}\"; top-1 with its 95% Wilson interval, \
+         change against FP32 with the exact McNemar p-value",
         manifest.display(),
         m.model.arch,
-        m.data.search_images,
-        m.data.search_split,
-        100.0 * fp32,
-        m.quant.high,
-        100.0 * high,
-        m.quant.pair,
-        100.0 * low
+        count.min(e.fp32.len()),
     );
+    let top1 = |c: &Correctness| -> Result<String> {
+        let i = wilson(c.correct(), c.len() as u64, LEVEL_95)?;
+        Ok(format!(
+            "{:6.2}% [{:.2}, {:.2}]",
+            100.0 * c.top1(),
+            100.0 * i.lo,
+            100.0 * i.hi
+        ))
+    };
+    println!("  {:<9} {}", "FP32", top1(&e.fp32)?);
+    for (pair, c) in &e.uniform {
+        let p = Paired::of(c, &e.fp32)?;
+        println!(
+            "  all {:<5} {}  {:+.2} points (p = {:.3})",
+            pair.to_string(),
+            top1(c)?,
+            100.0 * p.difference(),
+            p.mcnemar()
+        );
+    }
     Ok(())
 }
 

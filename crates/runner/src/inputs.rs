@@ -100,6 +100,7 @@ mod tests {
             subset_seed: 0,
             calib: PoolPart::Calibration,
             search: PoolPart::Search,
+            test: PoolPart::Test,
         }
     }
     fn transform() -> Transform {
@@ -153,6 +154,7 @@ mod tests {
             seed: 0,
             calib: SynthSplit::Calibration,
             search: SynthSplit::Search,
+            test: SynthSplit::Test,
         };
         assert_eq!(data_path_with_env(&embedded, None), Ok(None));
     }

@@ -90,6 +90,11 @@ pub struct DataSection {
     pub calib_split: Split,
     /// One of the dataset's splits.
     pub search_split: Split,
+    /// Held-out images every step's configuration is also scored on (0: none).
+    pub test_images: usize,
+    /// Where the held-out images come from: a split (part) neither calibration nor search
+    /// uses.
+    pub test_split: Split,
     /// Shorter side after resizing (`imagefolder`, `tensors`).
     pub resize: usize,
     /// Side of the center crop, <= `resize`.
@@ -188,9 +193,11 @@ impl Default for DataSection {
             seed: 0,
             subset_seed: 0,
             calib_images: 256,
-            search_images: 512,
+            search_images: 2048,
             calib_split: Split::Calibration,
             search_split: Split::Search,
+            test_images: 5000,
+            test_split: Split::Test,
             resize: pre.resize,
             crop: pre.crop,
             interpolation: pre.interpolation,
@@ -648,6 +655,7 @@ fn check(m: &Manifest, fig: &Figment, layers: &Layers) -> Result<(), ManifestErr
     for (key, v) in [
         ("data.calib_split", m.data.calib_split),
         ("data.search_split", m.data.search_split),
+        ("data.test_split", m.data.test_split),
     ] {
         if !splits.contains(&v) {
             let known: Vec<&str> = splits.iter().map(|s| s.as_str()).collect();
@@ -660,6 +668,9 @@ fn check(m: &Manifest, fig: &Figment, layers: &Layers) -> Result<(), ManifestErr
                 ),
             );
         }
+    }
+    if let Err(e) = check_held_out(&m.data) {
+        return fail("data.test_split", e);
     }
     if m.data.crop < 1 {
         return fail("data.crop", format!("must be >= 1, got {}", m.data.crop));
@@ -764,6 +775,41 @@ fn check(m: &Manifest, fig: &Figment, layers: &Layers) -> Result<(), ManifestErr
     Ok(())
 }
 
+/// Held-out images must be ones neither calibration nor search saw: `data.test_split` differs
+/// from both other splits, and none of the three is a pool's `all` (which overlaps every
+/// part). Nothing to check when no held-out image is asked for (`data.test_images = 0`).
+fn check_held_out(d: &DataSection) -> Result<(), String> {
+    if d.test_images == 0 {
+        return Ok(());
+    }
+    let zero = "(or set data.test_images = 0 to score no held-out images)";
+    for (key, v) in [
+        ("data.calib_split", d.calib_split),
+        ("data.search_split", d.search_split),
+    ] {
+        if v == d.test_split {
+            return Err(format!(
+                "\"{v}\" is also {key}: held-out images must be ones neither calibration nor \
+                 search saw {zero}"
+            ));
+        }
+    }
+    if let Some((key, _)) = [
+        ("data.calib_split", d.calib_split),
+        ("data.search_split", d.search_split),
+        ("data.test_split", d.test_split),
+    ]
+    .into_iter()
+    .find(|(_, v)| *v == Split::All)
+    {
+        return Err(format!(
+            "{key} is \"all\", which overlaps every part of the pool: held-out images must be \
+             ones neither calibration nor search saw {zero}"
+        ));
+    }
+    Ok(())
+}
+
 /// The source a checked `[data]` section names (its splits are valid for its dataset).
 fn data_source(d: &DataSection) -> DataSource {
     let transform = Transform {
@@ -777,6 +823,7 @@ fn data_source(d: &DataSection) -> DataSource {
         subset_seed: d.subset_seed,
         calib: d.calib_split.pool().expect("checked split"),
         search: d.search_split.pool().expect("checked split"),
+        test: d.test_split.pool().expect("checked split"),
     };
     let path = (!d.path.as_os_str().is_empty()).then(|| d.path.clone());
     match d.dataset {
@@ -784,6 +831,7 @@ fn data_source(d: &DataSection) -> DataSource {
             seed: d.seed,
             calib: d.calib_split.synth().expect("checked split"),
             search: d.search_split.synth().expect("checked split"),
+            test: d.test_split.synth().expect("checked split"),
         },
         Dataset::ImageFolder => DataSource::ImageFolder {
             folder: path,

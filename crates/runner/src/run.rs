@@ -44,12 +44,12 @@ pub fn prepare(path: &Path, sets: &[String]) -> Result<Prepared> {
     core::prepare(manifest::load(path, sets)?)
 }
 
-/// Top-1 of the FP32 model, of every layer at the high pair and of every layer at the low
-/// pair, on the manifest's search images (`mpq eval`).
-pub fn evaluate(path: &Path, sets: &[String]) -> Result<(Resolved, (f64, f64, f64))> {
+/// Per-image results of the FP32 model and of every layer at each of several pairs, on the
+/// manifest's held-out images (`mpq eval`; see [`core::evaluate`]).
+pub fn evaluate(path: &Path, sets: &[String]) -> Result<(Resolved, core::Evaluation)> {
     let p = prepare(path, sets)?;
-    let top1 = core::evaluate(&p)?;
-    Ok((p.resolved, top1))
+    let e = core::evaluate(&p)?;
+    Ok((p.resolved, e))
 }
 
 /// Run a manifest to the end and write its tables. An interrupted run of the same inputs
@@ -116,11 +116,28 @@ pub fn run_resolved(resolved: Resolved, quiet: bool) -> Result<RunOutcome> {
         e => anyhow::anyhow!("{}: search: {e}", path.display()),
     })?;
     let replayed = eval.hits;
+    // The search's cache is freed before the held-out images get theirs.
+    drop(eval);
     progress.finish();
+    // The held-out scoring is not journaled (it is recomputed on resume): a stop asked for now
+    // stops here.
+    if let Some(stop) = crate::interrupt::requested() {
+        return Err(anyhow::Error::new(stop).context(path.display().to_string()));
+    }
+    let held = match &calibrated.test {
+        Some(test) => Some(core::score_held_out(
+            &calibrated,
+            test,
+            &result,
+            &m.runtime,
+        )?),
+        None => None,
+    };
     let tables = core::tables(
         &prepared,
         &calibrated,
         &result,
+        held.as_ref(),
         RunFacts {
             run_id: &open.run_id,
             manifest_path: path,

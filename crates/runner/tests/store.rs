@@ -40,6 +40,8 @@ fn step(k: u32, layer: Option<(&str, u32)>, top1: f64, objective: Option<f64>) -
         elapsed_s: 0.5 * f64::from(k),
         low_layers: (0..k).map(|i| i.to_string()).collect::<Vec<_>>().join(","),
         work: 2.5 * f64::from(k),
+        test_top1: None,
+        test_correct: None,
     }
 }
 
@@ -111,6 +113,12 @@ fn run_row(run_id: &str, git_commit: Option<&str>) -> RunRow {
         device: "cpu".into(),
         fp32_top1: 0.76,
         high_top1: 0.75,
+        n_test_images: None,
+        test_digest: None,
+        fp32_test_top1: None,
+        high_test_top1: None,
+        fp32_test_correct: None,
+        test_s: None,
         n_layers: 2,
         n_search_images: 512,
         n_calib_images: 256,

@@ -283,6 +283,8 @@ mod tests {
             elapsed_s: 1.5,
             low_layers: String::new(),
             work: f64::from(k),
+            test_top1: None,
+            test_correct: None,
         };
         RunTables {
             steps: vec![step(1), step(0)],
@@ -316,6 +318,12 @@ mod tests {
                 device: "cpu".into(),
                 fp32_top1: 0.9,
                 high_top1: 0.8,
+                n_test_images: None,
+                test_digest: None,
+                fp32_test_top1: None,
+                high_test_top1: None,
+                fp32_test_correct: None,
+                test_s: None,
                 n_layers: 1,
                 n_search_images: 16,
                 n_calib_images: 8,

@@ -127,13 +127,15 @@ pub struct Transform {
     pub std: [f64; 3],
 }
 
-/// How the calibration and search images are drawn from a pool.
+/// How the calibration, search and held-out test images are drawn from a pool.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PoolDraw {
     /// Seed of the pool's shuffle.
     pub subset_seed: u64,
     pub calib: PoolPart,
     pub search: PoolPart,
+    /// Where the held-out images come from (used when the run scores any).
+    pub test: PoolPart,
 }
 
 /// A resolved `[data]` section: the source of a run's images with exactly the fields its kind
@@ -145,6 +147,8 @@ pub enum DataSource {
         seed: u64,
         calib: SynthSplit,
         search: SynthSplit,
+        /// Where the held-out images come from (used when the run scores any).
+        test: SynthSplit,
     },
     /// An image folder; `None`: the folder named by `MPQ_IMAGENET_DIR`.
     ImageFolder {

@@ -245,6 +245,15 @@ table! {
         /// Cost so far in full-evaluation equivalents (a partial evaluation on a fraction of
         /// the images counts that fraction).
         pub work: f64,
+        /// Top-1 of this step's configuration on the run's held-out images (`runs.n_test_images`
+        /// images that neither calibration nor search saw), a fraction; null when the run scored
+        /// none (`data.test_images = 0`, or a run written before held-out scoring).
+        pub test_top1: Option<f64>,
+        /// Per-image result of this step's configuration on the held-out images, for paired
+        /// tests: bit i set when held-out image i (in the run's fixed order) is classified
+        /// correctly; hex, byte k = images 8k..8k+8, least significant bit first
+        /// (`mpq_stats::Correctness::to_hex`; `runs.n_test_images` bits). Null with `test_top1`.
+        pub test_correct: Option<String>,
     }
 }
 
@@ -295,6 +304,25 @@ table! {
         /// Top-1 with every layer at the high pair (`high_pair`; `int8_top1` in runs written
         /// before the rename).
         pub high_top1: f64,
+        /// Held-out images every step was also scored on (`data.test_images` of
+        /// `data.test_split`); null when none were (`data.test_images = 0`, or a run written
+        /// before held-out scoring).
+        pub n_test_images: Option<u32>,
+        /// SHA-256 (first 16 bytes, hex) of the held-out images and labels as scored: runs with
+        /// the same digest were scored on the same images in the same order, so their
+        /// `test_correct` bitsets can be compared image by image. Null with `n_test_images`.
+        pub test_digest: Option<String>,
+        /// Top-1 of the FP32 model on the held-out images. Null with `n_test_images`.
+        pub fp32_test_top1: Option<f64>,
+        /// Top-1 with every layer at the high pair on the held-out images (= step 0's
+        /// `test_top1`). Null with `n_test_images`.
+        pub high_test_top1: Option<f64>,
+        /// Per-image result of the FP32 model on the held-out images, encoded as
+        /// `steps.test_correct`. Null with `n_test_images`.
+        pub fp32_test_correct: Option<String>,
+        /// Seconds spent scoring every step on the held-out images (part of `wall_s`; the FP32
+        /// model's held-out score not included). Null with `n_test_images`.
+        pub test_s: Option<f64>,
         pub n_layers: u32,
         pub n_search_images: u32,
         pub n_calib_images: u32,

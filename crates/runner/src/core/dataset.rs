@@ -1,6 +1,7 @@
-//! A run's data source turned into its calibration and search batches: the embedded dataset's
-//! generated splits, or disjoint seeded subsets of an image pool (an ImageNet-style image folder
-//! decoded with torchvision's evaluation transform, or a prepared tensor file).
+//! A run's data source turned into its calibration, search and held-out test batches: the
+//! embedded dataset's generated splits, or disjoint seeded subsets of an image pool (an
+//! ImageNet-style image folder decoded with torchvision's evaluation transform, or a prepared
+//! tensor file).
 //!
 //! Every problem is one line naming the manifest and the key (`data.path`, counts) or the data
 //! file (and tensor) at fault.
@@ -18,19 +19,26 @@ use std::path::{Path, PathBuf};
 pub struct DataSplits {
     pub calib: Vec<Batch>,
     pub search: Vec<Batch>,
-    /// Images actually in `calib` and `search` (fewer than asked for only when undecodable
-    /// images were skipped).
+    /// Held-out images (empty when the run scores none).
+    pub test: Vec<Batch>,
+    /// Images actually in `calib`, `search` and `test` (fewer than asked for only when
+    /// undecodable images were skipped).
     pub n_calib: usize,
     pub n_search: usize,
+    pub n_test: usize,
+    /// [`mpq_data::Dataset::digest`] of the held-out images (`None` when there are none).
+    pub test_digest: Option<String>,
     /// Images left out as undecodable (`data.skip_corrupt`), with the reason.
     pub skipped: Vec<(PathBuf, String)>,
 }
 
-/// How many images of each part a run uses (`data.calib_images`, `data.search_images`).
+/// How many images of each part a run uses (`data.calib_images`, `data.search_images`,
+/// `data.test_images`).
 #[derive(Clone, Copy, Debug)]
 pub struct Counts {
     pub calib: usize,
     pub search: usize,
+    pub test: usize,
 }
 
 /// The evaluation transform of a data source's settings.
@@ -44,9 +52,10 @@ pub fn preprocess(t: &Transform) -> Preprocess {
     }
 }
 
-/// Load the calibration and search images of `source`, batched for `device` (`calib_batch` and
-/// `search_batch` images per batch). `manifest` names the manifest in errors; `num_classes` is
-/// the model's output count.
+/// Load the calibration, search and held-out images of `source`, batched for `device`
+/// (`calib_batch` images per batch for calibration, `search_batch` for the search and the
+/// held-out images). `manifest` names the manifest in errors; `num_classes` is the model's
+/// output count.
 pub fn load(
     source: &DataSource,
     counts: Counts,
@@ -57,12 +66,13 @@ pub fn load(
 ) -> Result<DataSplits> {
     let at = manifest.display();
     let path = data_path(source).map_err(|e| anyhow!("{at}: {e}"))?;
-    let (calib, search, skipped) = match (source, path) {
+    let (calib, search, test, skipped) = match (source, path) {
         (
             DataSource::Embedded {
                 seed,
                 calib,
                 search,
+                test,
             },
             _,
         ) => {
@@ -72,7 +82,8 @@ pub fn load(
             };
             let c = generate(&synth, *calib, 0, counts.calib);
             let s = generate(&synth, *search, 0, counts.search);
-            (c, s, vec![])
+            let t = generate(&synth, *test, 0, counts.test);
+            (c, s, t, vec![])
         }
         (
             DataSource::ImageFolder {
@@ -92,7 +103,7 @@ pub fn load(
                     folder.classes.len()
                 );
             }
-            let (ci, si) = subsets(draw, counts, manifest, folder.len(), &root)?;
+            let (ci, si, ti) = subsets(draw, counts, manifest, folder.len(), &root)?;
             let pre = preprocess(transform);
             let on_bad = if *skip_corrupt {
                 OnBadImage::Skip
@@ -101,11 +112,17 @@ pub fn load(
             };
             let c = folder.load(&ci, &pre, on_bad)?;
             let s = folder.load(&si, &pre, on_bad)?;
-            // An image can be in both parts (search_split = "all"): count each file once.
-            let mut skipped: Vec<_> = c.skipped.into_iter().chain(s.skipped).collect();
+            let t = folder.load(&ti, &pre, on_bad)?;
+            // An image can be in two parts (search_split = "all"): count each file once.
+            let mut skipped: Vec<_> = c
+                .skipped
+                .into_iter()
+                .chain(s.skipped)
+                .chain(t.skipped)
+                .collect();
             skipped.sort_by(|a, b| a.0.cmp(&b.0));
             skipped.dedup_by(|a, b| a.0 == b.0);
-            (c.dataset, s.dataset, skipped)
+            (c.dataset, s.dataset, t.dataset, skipped)
         }
         (
             DataSource::Tensors {
@@ -116,10 +133,11 @@ pub fn load(
             let f = TensorFile::open(&file)?;
             f.check_labels(num_classes)?;
             check_prepared(transform, &f, manifest)?;
-            let (ci, si) = subsets(draw, counts, manifest, f.len(), &file)?;
+            let (ci, si, ti) = subsets(draw, counts, manifest, f.len(), &file)?;
             (
                 f.gather(&ci, num_classes),
                 f.gather(&si, num_classes),
+                f.gather(&ti, num_classes),
                 vec![],
             )
         }
@@ -133,23 +151,32 @@ pub fn load(
         }
         Ok(ds.batches(batch_size, device)?)
     };
+    // No held-out image asked for: nothing to batch (not an error).
+    let held_out = counts.test > 0;
     Ok(DataSplits {
         calib: batches(&calib, calib_batch)?,
         search: batches(&search, search_batch)?,
+        test: if held_out {
+            batches(&test, search_batch)?
+        } else {
+            vec![]
+        },
         n_calib: calib.len(),
         n_search: search.len(),
+        n_test: test.len(),
+        test_digest: held_out.then(|| test.digest()),
         skipped,
     })
 }
 
-/// The calibration and search indices of a pool of `n` images.
+/// The calibration, search and held-out indices of a pool of `n` images.
 fn subsets(
     draw: &PoolDraw,
     counts: Counts,
     manifest: &Path,
     n: usize,
     source: &Path,
-) -> Result<(Vec<usize>, Vec<usize>)> {
+) -> Result<(Vec<usize>, Vec<usize>, Vec<usize>)> {
     let p = Partition::new(n, draw.subset_seed, counts.calib, counts.search);
     let take = |key: &str, part: Part, k: usize| -> Result<Vec<usize>> {
         p.take(part, k).map(<[usize]>::to_vec).map_err(|have| {
@@ -165,6 +192,7 @@ fn subsets(
     Ok((
         take("data.calib_images", draw.calib, counts.calib)?,
         take("data.search_images", draw.search, counts.search)?,
+        take("data.test_images", draw.test, counts.test)?,
     ))
 }
 
@@ -227,10 +255,12 @@ mod tests {
             subset_seed: 0,
             calib: PoolPart::Calibration,
             search: PoolPart::Search,
+            test: PoolPart::Test,
         };
         let counts = Counts {
             calib: 4,
             search: 7,
+            test: 0,
         };
         let e = subsets(
             &draw,
@@ -253,16 +283,28 @@ mod tests {
         let counts = Counts {
             calib: 4,
             search: 10,
+            test: 0,
         };
-        let (c, s) = subsets(&all, counts, Path::new("m.toml"), 10, Path::new("v")).unwrap();
+        let (c, s, _) = subsets(&all, counts, Path::new("m.toml"), 10, Path::new("v")).unwrap();
         assert_eq!((c.len(), s.len()), (4, 10));
         assert!(c.iter().all(|i| s.contains(i)));
-        // Default parts are disjoint.
+        // Default parts are disjoint, the held-out images included.
         let counts = Counts {
-            calib: 4,
-            search: 6,
+            calib: 3,
+            search: 4,
+            test: 3,
         };
-        let (c, s) = subsets(&draw, counts, Path::new("m.toml"), 10, Path::new("v")).unwrap();
-        assert!(c.iter().all(|i| !s.contains(i)));
+        let (c, s, t) = subsets(&draw, counts, Path::new("m.toml"), 10, Path::new("v")).unwrap();
+        assert!(c.iter().all(|i| !s.contains(i) && !t.contains(i)));
+        assert!(s.iter().all(|i| !t.contains(i)));
+        assert_eq!(t.len(), 3);
+        let counts = Counts { test: 4, ..counts };
+        let e = subsets(&draw, counts, Path::new("m.toml"), 10, Path::new("v"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("m.toml: data.test_images: 4 images asked from part \"test\" of the 10 images of v, which holds 3"),
+            "{e}"
+        );
     }
 }

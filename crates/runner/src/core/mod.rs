@@ -16,10 +16,12 @@ use anyhow::Result;
 use candle_core::{Device, Tensor};
 use dataset::Counts;
 use mpq_data::Batch;
+use mpq_models::prefix::PrefixEvaluator;
 use mpq_models::qmodel::Precision;
 use mpq_models::{load_weights, Arch, QuantModel};
 use mpq_quant::{rel_size, size_bits, BitPair};
 use mpq_search::{Beta, Problem, SearchResult, Strategy};
+use mpq_stats::Correctness;
 use mpq_vocab::{BetaSetting, CandidateRow, LayerRow, RunRow, RunTables, StepRow, StrategyName};
 use std::collections::HashMap;
 use std::path::Path;
@@ -49,10 +51,22 @@ pub fn prepare(resolved: Resolved) -> Result<Prepared> {
     })
 }
 
+/// The held-out images of a run (`data.test_images` of `data.test_split`: images neither
+/// calibration nor search saw) and the FP32 model's result on each.
+pub struct HeldOut {
+    pub batches: Vec<Batch>,
+    /// [`mpq_data::Dataset::digest`] of the images: runs with the same digest were scored on
+    /// the same images, in the same order.
+    pub digest: String,
+    pub fp32: Correctness,
+}
+
 /// A calibrated model and its search images.
 pub struct Calibrated {
     pub model: QuantModel,
     pub search: Vec<Batch>,
+    /// `None` when the run scores no held-out image (`data.test_images = 0`).
+    pub test: Option<HeldOut>,
     pub low: BitPair,
     pub high: BitPair,
     pub fp32_top1: f64,
@@ -81,12 +95,19 @@ pub fn search_batch_size(m: &Manifest) -> usize {
 /// Loads the data, folds and calibrates the model, and scores the FP32 and all-high models.
 pub fn calibrate(p: &Prepared) -> Result<Calibrated> {
     let m = &p.resolved.manifest;
+    calibrate_pairs(p, &[m.quant.high, m.quant.pair])
+}
+
+/// [`calibrate`], with every pair of `pairs` prepared (the manifest's two among them).
+fn calibrate_pairs(p: &Prepared, pairs: &[BitPair]) -> Result<Calibrated> {
+    let m = &p.resolved.manifest;
     let (low, high) = (m.quant.pair, m.quant.high);
     let data = dataset::load(
         &p.resolved.data,
         Counts {
             calib: m.data.calib_images,
             search: m.data.search_images,
+            test: m.data.test_images,
         },
         &p.resolved.path,
         p.arch.num_classes,
@@ -103,12 +124,21 @@ pub fn calibrate(p: &Prepared) -> Result<Calibrated> {
     }
     let mut model = QuantModel::new(p.arch.clone(), p.weights.clone(), &p.device)?;
     let fp32_top1 = model.accuracy(&data.search, Precision::Fp32)?;
-    model.prepare(&[high, low], &data.calib)?;
+    let test = match data.test_digest {
+        Some(digest) => Some(HeldOut {
+            fp32: Correctness::from_bools(model.hits(&data.test, Precision::Fp32)?),
+            batches: data.test,
+            digest,
+        }),
+        None => None,
+    };
+    model.prepare(pairs, &data.calib)?;
     model.set_config(&vec![high; model.n_layers()]);
     let high_top1 = model.accuracy(&data.search, Precision::Quantized)?;
     Ok(Calibrated {
         model,
         search: data.search,
+        test,
         low,
         high,
         fp32_top1,
@@ -119,14 +149,101 @@ pub fn calibrate(p: &Prepared) -> Result<Calibrated> {
     })
 }
 
-/// Top-1 of the FP32 model, of every layer at the high pair and of every layer at the low
-/// pair, on the manifest's search images (`mpq eval`).
-pub fn evaluate(p: &Prepared) -> Result<(f64, f64, f64)> {
-    let mut c = calibrate(p)?;
+/// What `mpq eval` reports: per-image results of the FP32 model and of every layer at each of
+/// several pairs, on the held-out images (the search images when the manifest asks for none).
+pub struct Evaluation {
+    /// Whether the images are the held-out ones (`data.test_images` of `data.test_split`).
+    pub held_out: bool,
+    pub fp32: Correctness,
+    /// Every layer at the pair: the high pair, W8A8, W6A6, W4A4 and the manifest's low pair,
+    /// each once, in that order.
+    pub uniform: Vec<(BitPair, Correctness)>,
+}
+
+/// FP32 and uniform-precision results of a manifest's model (`mpq eval`).
+pub fn evaluate(p: &Prepared) -> Result<Evaluation> {
+    let m = &p.resolved.manifest;
+    let mut pairs: Vec<BitPair> = vec![];
+    for q in [
+        m.quant.high,
+        BitPair::W8A8,
+        BitPair::W6A6,
+        BitPair::W4A4,
+        m.quant.pair,
+    ] {
+        if !pairs.contains(&q) {
+            pairs.push(q);
+        }
+    }
+    let mut c = calibrate_pairs(p, &pairs)?;
     let n = c.model.n_layers();
-    c.model.set_config(&vec![c.low; n]);
-    let low_top1 = c.model.accuracy(&c.search, Precision::Quantized)?;
-    Ok((c.fp32_top1, c.high_top1, low_top1))
+    let (held_out, fp32, batches) = match c.test.take() {
+        Some(t) => (true, t.fp32, t.batches),
+        None => {
+            let hits = c.model.hits(&c.search, Precision::Fp32)?;
+            (
+                false,
+                Correctness::from_bools(hits),
+                std::mem::take(&mut c.search),
+            )
+        }
+    };
+    let mut uniform = vec![];
+    for q in pairs {
+        c.model.set_config(&vec![q; n]);
+        let hits = c.model.hits(&batches, Precision::Quantized)?;
+        uniform.push((q, Correctness::from_bools(hits)));
+    }
+    Ok(Evaluation {
+        held_out,
+        fp32,
+        uniform,
+    })
+}
+
+/// Per-image results on the held-out images: every layer at the high pair (step 0's
+/// configuration) and every step of a search, in step order.
+pub struct HeldOutScores {
+    pub high: Correctness,
+    pub steps: Vec<Correctness>,
+    /// Seconds the scoring took.
+    pub seconds: f64,
+}
+
+/// Per-image results on the held-out images of every step's configuration of a search, and of
+/// every layer at the high pair (step 0's configuration). The steps are scored in order, each
+/// committed as the base of a prefix cache on the held-out images (`runtime.prefix_reuse`,
+/// within `runtime.cache_mb`), so that a step is computed from its first layer that differs
+/// from the step before; the results are those of full forward passes either way.
+pub fn score_held_out(
+    c: &Calibrated,
+    test: &HeldOut,
+    result: &SearchResult,
+    runtime: &crate::manifest::RuntimeSection,
+) -> Result<HeldOutScores> {
+    let t0 = std::time::Instant::now();
+    let budget = if runtime.prefix_reuse {
+        runtime.cache_mb << 20
+    } else {
+        0
+    };
+    let mut e = PrefixEvaluator::new(&c.model, &test.batches, c.low, c.high, budget)?;
+    let n = c.model.n_layers();
+    let high = Correctness::from_bools(e.hits(&vec![false; n])?);
+    let mut steps = Vec::with_capacity(result.steps.len());
+    for s in &result.steps {
+        let mut low = vec![false; n];
+        for &i in &s.low {
+            low[i] = true;
+        }
+        e.commit(&low);
+        steps.push(Correctness::from_bools(e.hits(&low)?));
+    }
+    Ok(HeldOutScores {
+        high,
+        steps,
+        seconds: t0.elapsed().as_secs_f64(),
+    })
 }
 
 /// The search a manifest asks for.
@@ -179,8 +296,15 @@ pub struct RunFacts<'a> {
     pub evals_replayed: u64,
 }
 
-/// The run's four tables, from its calibration and its search's result.
-pub fn tables(p: &Prepared, c: &Calibrated, result: &SearchResult, facts: RunFacts) -> RunTables {
+/// The run's four tables, from its calibration, its search's result and the held-out scores
+/// of its steps (`None` when it scored no held-out image).
+pub fn tables(
+    p: &Prepared,
+    c: &Calibrated,
+    result: &SearchResult,
+    held: Option<&HeldOutScores>,
+    facts: RunFacts,
+) -> RunTables {
     let (resolved, arch) = (&p.resolved, &p.arch);
     let m = &resolved.manifest;
     let (low, high) = (c.low, c.high);
@@ -198,7 +322,9 @@ pub fn tables(p: &Prepared, c: &Calibrated, result: &SearchResult, facts: RunFac
     let steps = result
         .steps
         .iter()
-        .map(|s| {
+        .enumerate()
+        .map(|(k, s)| {
+            let test = held.map(|h| &h.steps[k]);
             let bits = size_bits(
                 &n_weights,
                 |i| {
@@ -228,6 +354,8 @@ pub fn tables(p: &Prepared, c: &Calibrated, result: &SearchResult, facts: RunFac
                 elapsed_s: s.elapsed_s,
                 low_layers: joined(&s.low),
                 work: s.work,
+                test_top1: test.map(Correctness::top1),
+                test_correct: test.map(Correctness::to_hex),
             }
         })
         .collect();
@@ -277,6 +405,12 @@ pub fn tables(p: &Prepared, c: &Calibrated, result: &SearchResult, facts: RunFac
         device: facts.device,
         fp32_top1: c.fp32_top1,
         high_top1: c.high_top1,
+        n_test_images: held.and(c.test.as_ref()).map(|t| t.fp32.len() as u32),
+        test_digest: held.and(c.test.as_ref()).map(|t| t.digest.clone()),
+        fp32_test_top1: held.and(c.test.as_ref()).map(|t| t.fp32.top1()),
+        high_test_top1: held.map(|h| h.high.top1()),
+        fp32_test_correct: held.and(c.test.as_ref()).map(|t| t.fp32.to_hex()),
+        test_s: held.map(|h| h.seconds),
         n_layers: arch.layers.len() as u32,
         n_search_images: n_search,
         n_calib_images: c.n_calib as u32,
