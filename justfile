@@ -27,7 +27,7 @@ test:
 
 # Retrain an embedded model (resnet-tiny or mobilenet-tiny).
 train arch:
-    cargo run -- train --arch {{arch}}
+    cargo run -- train --arch {{arch}} --threads 1
 
 # Regenerate reports/ from the up-to-date results, running nothing.
 report *args:

@@ -168,7 +168,7 @@ fn weights_lacking_a_tensor_or_with_a_wrong_shape() {
     fails(
         &c,
         &[],
-        &[&path_str(&w), "fc.weight", "[10, 32]", "[10, 64]"],
+        &[&path_str(&w), "fc.weight", "[10, 32]", "[20, 48]"],
     );
 }
 

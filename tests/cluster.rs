@@ -28,13 +28,16 @@ const MANIFESTS: [&str; 2] = [
 ];
 
 /// The overrides of every run here: a slice of the embedded data (256 search images, so that a
-/// task still runs for seconds after its 25th evaluation on the CPU kernels), one evaluation
-/// at a time (so the journal grows steadily).
+/// task still runs for seconds after its 25th evaluation on the CPU kernels; 256 held-out
+/// images), one evaluation at a time (so the journal grows steadily), one run per manifest
+/// (the embedded W4A4 greedy is repeated over seeds).
 fn sets(results: &Path) -> Vec<String> {
     vec![
         format!("runtime.results_dir={}", results.display()),
         "data.search_images=256".into(),
         "data.calib_images=32".into(),
+        "data.test_images=256".into(),
+        "experiment.repeats=1".into(),
         "runtime.parallel=false".into(),
     ]
 }

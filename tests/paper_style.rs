@@ -73,6 +73,7 @@ crop = 32
 subset_seed = 3
 calib_images = 4
 search_images = 10
+test_images = 4
 [quant]
 pair = "W4A8"
 [search]
@@ -154,6 +155,8 @@ fn resnet18_on_an_image_folder_and_its_prepared_file_runs_to_parquet() {
     );
     assert_eq!(a, b, "the prepared file holds exactly the folder's images");
     assert_eq!(first_u64(&runs, "n_layers"), Some(21));
+    // The 4 images calibration and search left are the held-out ones.
+    assert_eq!(first_u64(&runs, "n_test_images"), Some(4));
     assert_eq!(first_str(&runs, "arch"), "resnet18");
 
     // A prepared file made with another crop than the manifest asks for is refused.
@@ -246,6 +249,8 @@ fn skipped_corrupt_images_are_counted_in_the_run_record() {
         "data.search_split=all",
         "--set",
         "data.search_images=19",
+        "--set",
+        "data.test_images=0",
         "--set",
         "search.max_steps=1",
     ]);

@@ -84,23 +84,39 @@ fn matching<'e, 'a>(r: &PaperResult, entries: &'e [Entry<'a>]) -> (Vec<&'e Entry
     (other, true)
 }
 
-const HEADLINE: [(&str, Align); 12] = [
+const HEADLINE: [(&str, Align); 13] = [
     ("paper: model, pair, search, β (figure)", Align::Left),
     ("paper: size reduction (%)", Align::Right),
     ("paper: change (points)", Align::Right),
     ("this project: run", Align::Left),
     ("β", Align::Left),
+    ("scored on", Align::Left),
     ("at step (reduction %)", Align::Right),
-    ("held-out top-1 there (%) [95% Wilson]", Align::Right),
-    ("held-out change there (points) [95% paired]", Align::Right),
+    ("top-1 there (%) [95% Wilson]", Align::Right),
+    ("change there (points) [95% paired]", Align::Right),
     ("Δ change (points)", Align::Right),
     ("verdict (change ≥ paper's)", Align::Left),
-    (
-        "reduction within the paper's change on the search images (%)",
-        Align::Right,
-    ),
-    ("at step (held-out change, points)", Align::Right),
+    ("reduction within the paper's change on the search images (%)", Align::Right),
+    ("at step (change there, points)", Align::Right),
 ];
+
+/// Step `k`'s change against the run's FP32 model on `score`'s images: on the held-out
+/// images with its paired interval, on the search images the difference alone.
+fn change_cell(r: &RunResult, k: Option<i64>, score: Score) -> (String, Option<f64>) {
+    match score {
+        Score::HeldOut => match change_vs_fp32(r, k) {
+            Some(c) => (c.cell(), Some(c.points)),
+            None => (DASH.to_string(), None),
+        },
+        Score::Search => match r.step(k) {
+            Some(s) => {
+                let c = 100.0 * (s.top1 - r.run.fp32_top1);
+                (format!("{c:+.3}"), Some(c))
+            }
+            None => (DASH.to_string(), None),
+        },
+    }
+}
 
 fn headline_table(entries: &[Entry], b: &Baselines) -> Table {
     let mut t = Table::new(&HEADLINE);
@@ -115,7 +131,7 @@ fn headline_table(entries: &[Entry], b: &Baselines) -> Table {
             if runs.is_empty() {
                 let mut row = paper.to_vec();
                 row.push("no planned run".to_string());
-                row.extend(std::iter::repeat_n(DASH.to_string(), 8));
+                row.extend(std::iter::repeat_n(DASH.to_string(), 9));
                 t.push(row);
                 continue;
             }
@@ -128,10 +144,17 @@ fn headline_table(entries: &[Entry], b: &Baselines) -> Table {
                     "same".to_string()
                 });
                 let Some(res) = &e.result else {
-                    row.extend(std::iter::repeat_n(NOT_RUN.to_string(), 7));
+                    row.extend(std::iter::repeat_n(NOT_RUN.to_string(), 8));
                     t.push(row);
                     continue;
                 };
+                // Held-out images when the run has them, else the search images.
+                let score = Score::of([res]);
+                let n = res.images(score);
+                row.push(match score {
+                    Score::HeldOut => format!("{n} held-out images"),
+                    Score::Search => format!("{n} search images"),
+                });
                 // The step is chosen by its size alone, so its held-out change is unbiased.
                 let pts = res.points(Score::Search);
                 let at = first_reaching_reduction(&pts, red);
@@ -140,26 +163,27 @@ fn headline_table(entries: &[Entry], b: &Baselines) -> Table {
                 }));
                 let step = at.and_then(|p| res.step(p.step));
                 row.push(pct_ci(
-                    step.and_then(|s| s.test_top1),
-                    res.images(Score::HeldOut),
+                    step.and_then(|s| crate::plan::step_top1(s, score)),
+                    n,
                 ));
-                let change = at.and_then(|p| change_vs_fp32(res, p.step));
-                row.push(change.map_or(DASH.to_string(), |c| c.cell()));
-                row.push(signed(change.map(|c| c.points - chg), 2));
-                row.push(match (at, change) {
+                let (change, points) = change_cell(res, at.and_then(|p| p.step), score);
+                row.push(change);
+                row.push(signed(points.map(|c| c - chg), 3));
+                row.push(match (at, score) {
                     (None, _) => format!("{} (no step this small)", Verdict::Inconclusive),
-                    (Some(_), None) => format!("{} (no held-out scores)", Verdict::Inconclusive),
-                    (Some(_), Some(c)) => Verdict::at_least(c.interval, chg).to_string(),
+                    (Some(_), Score::Search) => {
+                        format!("{} (no held-out scores)", Verdict::Inconclusive)
+                    }
+                    (Some(p), Score::HeldOut) => match change_vs_fp32(res, p.step) {
+                        Some(c) => Verdict::at_least(c.interval, chg).to_string(),
+                        None => format!("{} (no held-out scores)", Verdict::Inconclusive),
+                    },
                 });
                 // Chosen on the search images (the search's own numbers), scored held out.
                 let within = smallest_within_change(&pts, res.run.fp32_top1, chg);
                 row.push(fixed(within.map(|p| reduction_pct(&p)), 2));
                 row.push(within.map_or(DASH.to_string(), |p| {
-                    format!(
-                        "{} ({})",
-                        int(p.step),
-                        change_vs_fp32(res, p.step).map_or(DASH.to_string(), |c| c.cell())
-                    )
+                    format!("{} ({})", int(p.step), change_cell(res, p.step, score).0)
                 }));
                 t.push(row);
             }
@@ -424,7 +448,7 @@ fn time_section(md: &mut String, entries: &[Entry], b: &Baselines) {
         "The paper's greedy search times beside this project's greedy runs (all layers) of the \
          same networks or their stand-ins. *Wall time* is the whole run (data, calibration, \
          reference evaluations, search and held-out scoring), *s per evaluation* is wall time / \
-         evaluations; the top-1 of each evaluation is measured on *search images* images. \
+         evaluations; the top-1 of each evaluation is measured on the *search images* column's images. \
          **Verdict rule**: only a run of the paper's own network on a GPU with the paper's image \
          count is comparable: reproduced when its wall time is at most twice the paper's, not \
          reproduced otherwise; any other run is inconclusive (not comparable).\n"
@@ -468,10 +492,12 @@ pub(crate) fn claims_markdown(suite: &str, entries: &[Entry], b: &Baselines) -> 
          nonzero paper beta) every run with a nonzero beta setting, `auto` included \
          (*β: differs*). For each of the paper's operating points (size reduction r, change c): \
          the step is the first whose size reduction reaches r (chosen by size alone), with its \
-         held-out top-1 and its held-out change against the FP32 model (95% paired interval); \
-         *reduction within the paper's change* is the size reduction of the smallest model (any \
-         step) whose change on the search images is no worse than c (ties: higher top-1, then \
-         earlier step), with that step's held-out change. Δ = held-out change − paper.\n\n\
+         top-1 and its change against the FP32 model, on the held-out images with a 95% paired \
+         interval (*scored on*: the run's search images, without an interval, when it has no \
+         held-out scores, as the paper suite's runs, which search on every image); *reduction \
+         within the paper's change* is the size reduction of the smallest model (any step) \
+         whose change on the search images is no worse than c (ties: higher top-1, then earlier \
+         step), with that step's change. Δ = change − paper.\n\n\
          **Verdict rule** (per operating point and run): the paper claims a change no worse \
          than c at reduction r. *Reproduced* when the whole 95% interval of the held-out change \
          lies at or above c, *not reproduced* when it lies below c, *inconclusive* when it \

@@ -604,8 +604,9 @@ fn figure_7_has_the_literature_and_the_resnet50_w4a4_greedy_runs() {
         "LAPQ (W4A4)",
         "AdaRound (W4A8)",
         "Greedy search (the paper) (W4A4)",
-        "greedy β=0.02, resnet-tiny (stands for ResNet50) (embedded suite)",
-        "greedy β=auto (0.0123), resnet-tiny (stands for ResNet50) (embedded suite)",
+        "greedy β=0.02, embedded suite",
+        "greedy β=auto (0.0123), embedded suite",
+        "curves: resnet-tiny (stands for ResNet50)",
     ] {
         assert!(svg.contains(text), "{text} missing");
     }
@@ -644,11 +645,16 @@ fn table_1_selects_the_smallest_step_within_the_papers_change() {
     let md = read(&tmp, "embedded/table1.md");
     // The literature rows, as published.
     assert!(
-        md.contains("| MMSE | 2019 | 4/4 | 76.012 | 75.198 | -0.814 | 0.154 |"),
+        md.contains(
+            "| MMSE | 2019 | 4/4 | 76.01 [75.64, 76.38] | 75.20 [74.82, 75.57] | -0.814 | 0.154 |"
+        ),
         "{md}"
     );
     assert!(
-        md.contains("| Greedy search (the paper) | 2021 | 4/4 | 74.98 | 74.786 | -0.194 | 0.177 |")
+        md.contains(
+            "| Greedy search (the paper) | 2021 | 4/4 | 74.98 [74.60, 75.36] | 74.79 [74.40, 75.16] \
+             | -0.194 | 0.177 |"
+        )
     );
     // G's changes against its FP32 (80 %): step 0 -0.2, 1 -0.1, 2 -0.3, 3 -1.0, 4 -20 points.
     // No worse than -0.194: step 1 only (step 0's -0.2 fails), so step 1 although step 2 and 3
@@ -657,8 +663,9 @@ fn table_1_selects_the_smallest_step_within_the_papers_change() {
         row(&md, "[rt-w4a4-greedy-0.02]"),
         format!(
             "| Greedy search, this project: greedy β=0.02, resnet-tiny (stands for ResNet50) \
-             [rt-w4a4-greedy-0.02] | — | 4/4 | 80.00 | 79.90 | -0.100 | 0.2000 | run {}, step 1 \
-             of 4; top-1 on 512 search images |",
+             [rt-w4a4-greedy-0.02] | — | 4/4 | 80.00 [76.40, 83.31] | 79.90 [76.19, 83.13] | \
+             -0.100 | 0.2000 | run {}, step 1 of 4 (search-image change -0.100); top-1 on the \
+             search images (512 images) |",
             rid(&G)
         )
     );
@@ -667,8 +674,8 @@ fn table_1_selects_the_smallest_step_within_the_papers_change() {
         row(&md, "[rt-w4a4-greedy-auto]"),
         format!(
             "| Greedy search, this project: greedy β=auto (0.0123), resnet-tiny (stands for \
-             ResNet50) [rt-w4a4-greedy-auto] | — | 4/4 | 80.00 | — | — | — | run {}: no step's \
-             change is -0.194 points or better |",
+             ResNet50) [rt-w4a4-greedy-auto] | — | 4/4 | 80.00 [76.40, 83.31] | — | — | — | run \
+             {}: no step's change on the search images is -0.194 points or better |",
             rid(&A)
         )
     );
@@ -722,16 +729,18 @@ fn claims_compare_the_paper_with_the_matching_runs() {
     assert_eq!(
         row(&md, "| 83.5 | -0.414 |"),
         "| ResNet50 W4A4 greedy β=0.02 (fig. 6) | 83.5 | -0.414 | greedy β=0.02, resnet-tiny \
-         (stands for ResNet50) [rt-w4a4-greedy-0.02] | same | -1.000 | 3 (85.00) | -0.586 | \
-         83.00 | 2 (-0.300) | -0.50 |"
+         (stands for ResNet50) [rt-w4a4-greedy-0.02] | same | 512 search images | 3 (85.00) | \
+         79.00 [75.16, 82.22] | -1.000 | -0.586 | inconclusive (no held-out scores) | 83.00 | 2 \
+         (-0.300) |"
     );
     // (85.7 %, -1.22): reduction >= 85.7 % first at step 4 (87.5 %), change -20.000,
     // -20 + 1.22 = -18.780; change >= -1.22: steps 0-3, smallest step 3 (85 %), -0.70.
     assert_eq!(
         row(&md, "| 85.7 | -1.22 |"),
         "| ResNet50 W4A4 greedy β=0.02 (fig. 6) | 85.7 | -1.22 | greedy β=0.02, resnet-tiny \
-         (stands for ResNet50) [rt-w4a4-greedy-0.02] | same | -20.000 | 4 (87.50) | -18.780 | \
-         85.00 | 3 (-1.000) | -0.70 |"
+         (stands for ResNet50) [rt-w4a4-greedy-0.02] | same | 512 search images | 4 (87.50) | \
+         60.00 [55.66, 64.12] | -20.000 | -18.780 | inconclusive (no held-out scores) | 85.00 | \
+         3 (-1.000) |"
     );
     // ResNet50 W4A8 beta 0.025: no run with that beta, so the nonzero-beta run B (auto), marked;
     // the beta-0 run Z is not used. B's changes against 70.5 %: -0.5, -0.5, -1.0, -1.5, -20.5.
@@ -740,20 +749,21 @@ fn claims_compare_the_paper_with_the_matching_runs() {
     assert_eq!(
         row(&md, "| 84.7 | -0.626 |"),
         "| ResNet50 W4A8 greedy β=0.025 (fig. 5b) | 84.7 | -0.626 | greedy β=auto (0.0123), \
-         resnet-tiny (stands for ResNet50) [rt-w4a8-greedy-auto] | differs (paper 0.025) | \
-         -1.000 | 2 (85.00) | -0.374 | 80.00 | 1 (-0.500) | -4.70 |"
+         resnet-tiny (stands for ResNet50) [rt-w4a8-greedy-auto] | differs (paper 0.025) | 512 \
+         search images | 2 (85.00) | 69.50 [65.41, 73.36] | -1.000 | -0.374 | inconclusive (no \
+         held-out scores) | 80.00 | 1 (-0.500) |"
     );
     // MobileNetV2 W6A6 beta 0.008: planned, not run.
     assert_eq!(
         row(&md, "| 80.1 | -1.1 |"),
         "| MobileNetV2 W6A6 greedy β=0.008 (fig. 4b) | 80.1 | -1.1 | greedy β=0.008, \
          mobilenet-tiny (stands for MobileNetV2) [mt-w6a6-greedy-0.008] | same | not run | not \
-         run | not run | not run | not run | not run |"
+         run | not run | not run | not run | not run | not run | not run |"
     );
     // Xception: nothing planned.
     assert!(md.contains(
         "| Xception W6A6 greedy β=0 (fig. 4a) | 77.8 | -0.868 | no planned run | — | — | — | — \
-         | — | — | — |"
+         | — | — | — | — | — |"
     ));
 
     // Greedy against one-shot, W4A8 (one-shot steps k = 1..4 at rel 0.20, 0.17, 0.16, 0.125):
@@ -763,19 +773,21 @@ fn claims_compare_the_paper_with_the_matching_runs() {
     assert_eq!(
         row(&md, "| greedy β=0 [rt-w4a8-greedy-0] |"),
         "| ResNet50 (stand-in: resnet-tiny) | W4A8 | greedy β=0 [rt-w4a8-greedy-0] | one-shot \
-         [rt-w4a8-one-shot] | 4 | +6.000 | 3 (0.6400) | +1.125 | 1 |"
+         [rt-w4a8-one-shot] | 4 | +6.000 | 3 (0.6400) | +1.125 | — | — | inconclusive (no \
+         paired held-out scores) |"
     );
     // B: 0.70, 0.695, 0.695, 0.50: +0.5, +2.5, +9.5, 0.0: largest +9.5 at step 3, mean 3.125.
     assert_eq!(
         row(&md, "| greedy β=auto (0.0123) [rt-w4a8-greedy-auto] |"),
         "| ResNet50 (stand-in: resnet-tiny) | W4A8 | greedy β=auto (0.0123) \
          [rt-w4a8-greedy-auto] | one-shot [rt-w4a8-one-shot] | 4 | +9.500 | 3 (0.6400) | \
-         +3.125 | 2 |"
+         +3.125 | — | — | inconclusive (no paired held-out scores) |"
     );
-    // One network (resnet-tiny) compared; the claim needs two.
+    // One network (resnet-tiny) compared, inconclusive without held-out scores; the claim
+    // needs two, so even a reproduced resnet-tiny could not carry it.
     assert!(md.contains(
-        "exceeds 1 point(s) on 1 of 1 network(s) compared (ResNet50 (stand-in: resnet-tiny)). \
-         The paper's claim needs at least 2: not reproduced here."
+        "Per network: ResNet50 (stand-in: resnet-tiny): inconclusive. The claim needs at least \
+         2 network(s). Verdict: **not reproduced**."
     ));
 
     // Search time: M0 ran 7200 s for 210 evaluations on cuda:0, 512 images: 2.000 h, 34.286 s
@@ -784,7 +796,7 @@ fn claims_compare_the_paper_with_the_matching_runs() {
         row(&md, "[mt-w6a6-greedy-0] |"),
         "| MobileNetV2 | about 2 h on 1 GPU(s), 50000 images | greedy β=0 W6A6, mobilenet-tiny \
          (stands for MobileNetV2) [mt-w6a6-greedy-0] | cuda:0 | 512 | 210 | 210.0 | 7200.0 | \
-         2.000 | 34.286 |"
+         2.000 | 34.286 | inconclusive (not comparable: stand-in network) |"
     );
     assert!(row(&md, "[mt-w6a6-greedy-0.008] | not run |").ends_with("| not run |"));
     assert!(md.contains("| ResNet18 | about 1 h on 1 GPU(s), 50000 images | no planned run |"));
@@ -817,9 +829,9 @@ fn not_run_everywhere_and_no_invented_numbers() {
         row(&md, "| 84.7 | -0.626 |"),
         "| ResNet50 W4A8 greedy β=0.025 (fig. 5b) | 84.7 | -0.626 | greedy β=0.025, resnet50 \
          [resnet50-w4a8-greedy-0.025] | same | not run | not run | not run | not run | not run | \
-         not run |"
+         not run | not run | not run |"
     );
-    assert!(md.contains("no network has both a finished greedy and a finished one-shot run"));
+    assert!(md.contains("Verdict: inconclusive (no network has both a greedy and a one-shot run)."));
     let md = read(&tmp, "paper/search-cost.md");
     assert_eq!(
         row(&md, "resnet50-w4a8-greedy-0.025"),
@@ -890,18 +902,24 @@ fn exhaustive_gap_per_k() {
     ));
     assert!(md.contains("Searched layers: 0,1,2."));
     assert!(md.contains(
-        "| k | optimal top-1 (%) | optimal set | greedy β=0 [rt-w4a4-greedy-sub] top-1 (%) | \
-         greedy β=0 [rt-w4a4-greedy-sub] gap (points) | greedy β=0 [rt-w4a4-greedy-sub] ratio | \
-         random [rt-w4a4-random-sub] top-1 (%) | random [rt-w4a4-random-sub] gap (points) | \
-         random [rt-w4a4-random-sub] ratio |"
+        "| k | optimal top-1 (%) [95% Wilson] | optimal set | greedy β=0 [rt-w4a4-greedy-sub] \
+         top-1 (%) [95% Wilson] | greedy β=0 [rt-w4a4-greedy-sub] gap (points) | greedy β=0 \
+         [rt-w4a4-greedy-sub] ratio | random [rt-w4a4-random-sub] top-1 (%) [95% Wilson] | \
+         random [rt-w4a4-random-sub] gap (points) | random [rt-w4a4-random-sub] ratio |"
     ));
     // k = 2: optimum 0.797 ({0,1}); greedy 0.795: gap 0.20, ratio 0.795/0.797 = 0.9975;
     // random 0.78: gap 1.70, ratio 0.9787.
     assert!(
-        md.contains("| 2 | 79.70 | {0,1} | 79.50 | 0.20 | 0.9975 | 78.00 | 1.70 | 0.9787 |"),
+        md.contains(
+            "| 2 | 79.70 [75.99, 82.95] | {0,1} | 79.50 [75.78, 82.76] | 0.20 | 0.9975 | 78.00 \
+             [74.14, 81.31] | 1.70 | 0.9787 |"
+        ),
         "{md}"
     );
-    assert!(md.contains("| 0 | 79.80 | {} | 79.80 | 0.00 | 1.0000 | 79.80 | 0.00 | 1.0000 |"));
+    assert!(md.contains(
+        "| 0 | 79.80 [76.19, 83.13] | {} | 79.80 [76.19, 83.13] | 0.00 | 1.0000 | 79.80 [76.19, \
+         83.13] | 0.00 | 1.0000 |"
+    ));
     // Full-ground-set runs are not compared; the unrun random run is named.
     assert!(!md.contains("rt-w4a4-greedy-0.02"));
     assert!(md.contains("not run (searched layers unknown until run): random [rt-w4a4-random]"));

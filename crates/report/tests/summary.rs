@@ -150,8 +150,11 @@ const GREEDY: Run = Run {
 };
 
 /// Its table row, exactly.
-const GREEDY_ROW: &str = "| b-greedy | resnet-tiny | W4A8 | greedy | 0.0250 | 76.13 | 75.00 | 5 \
-                          | 15 | 123.5 | 0.1700 | 74.00 | 20240102T000000Z-bbbbbbbb |";
+/// (512 search images: 76.13% = 390, 75.00% = 384 and 74.00% = 379 of them, with their Wilson
+/// intervals; no held-out images.)
+const GREEDY_ROW: &str = "| b-greedy | resnet-tiny | W4A8 | greedy | 0.0250 | 76.13 [72.30, 79.66] \
+                          | 75.00 [71.07, 78.56] | — | — | — | 5 | 15 | 123.5 | 0.1700 | 74.00 \
+                          [70.06, 77.63] | — | 20240102T000000Z-bbbbbbbb |";
 
 const ONE_SHOT_LATE: Run = Run {
     experiment: "a-one-shot",
@@ -201,12 +204,15 @@ fn summary_has_one_row_per_run_with_the_numbers_and_the_rule() {
 
     let late = row_of(&md, ONE_SHOT_LATE.run_id);
     assert!(
-        late.contains("| 0.0000 | 50.00 | 50.00 | 3 | 6 | 2.0 | 0.2000 | 49.90 |"),
+        late.contains(
+            "| 0.0000 | 50.00 [45.69, 54.31] | 50.00 [45.69, 54.31] | — | — | — | 3 | 6 | 2.0 | \
+             0.2000 | 49.90 [45.49, 54.12] | — |"
+        ),
         "{late}"
     );
     let early = row_of(&md, ONE_SHOT_EARLY.run_id);
     assert!(
-        early.contains("| 0.2500 | 50.00 |"),
+        early.contains("| 0.2500 | 50.00 [45.69, 54.31] | — |"),
         "only step 0 qualifies: {early}"
     );
 
@@ -220,8 +226,10 @@ fn summary_has_one_row_per_run_with_the_numbers_and_the_rule() {
 
     // The header and the caption stating the rule.
     assert!(md.contains(
-        "| experiment | arch | pair | strategy | beta | FP32 top-1 (%) | all-high top-1 (%) | layers \
-         | evaluations | wall time (s) | best rel. size | best top-1 (%) | run_id |"
+        "| experiment | arch | pair | strategy | beta | FP32 top-1 (%) [95% Wilson] | all-high \
+         top-1 (%) [95% Wilson] | held-out images | held-out FP32 top-1 (%) [95% Wilson] | \
+         held-out all-high top-1 (%) [95% Wilson] | layers | evaluations | wall time (s) | best \
+         rel. size | best top-1 (%) [95% Wilson] | best held-out top-1 (%) [95% Wilson] | run_id |"
     ));
     assert!(md.contains("at most 1 point below the all-high"), "{md}");
     assert!(md.contains("smallest relative size"), "{md}");

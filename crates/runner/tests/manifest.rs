@@ -41,7 +41,7 @@ fn each_layer_overrides_the_one_before() {
     // Built-in defaults, then the manifest (no defaults.toml yet).
     let built_in = r(&[], &[]);
     assert_eq!(built_in.runtime.threads, 0, "built-in");
-    assert_eq!(built_in.data.search_images, 512, "built-in");
+    assert_eq!(built_in.data.search_images, 2048, "built-in");
     assert_eq!(built_in.runtime.batch_size, 8, "manifest over built-in");
 
     // defaults.toml over built-in, under the manifest.
@@ -65,7 +65,7 @@ fn each_layer_overrides_the_one_before() {
     assert_eq!(r(&[], &[]).runtime.threads, 5, "nearest defaults.toml");
     assert_eq!(
         r(&[], &[]).data.search_images,
-        512,
+        2048,
         "only the nearest defaults.toml is a layer"
     );
     std::fs::remove_file(tmp.path().join("suite/defaults.toml")).unwrap();
@@ -115,7 +115,9 @@ fn built_in_defaults_and_set_value_parsing() {
     assert_eq!(r.data.dataset, Dataset::Embedded);
     assert_eq!(r.data.seed, 0);
     assert_eq!(r.data.calib_images, 256);
-    assert_eq!(r.data.search_images, 512);
+    assert_eq!(r.data.search_images, 2048);
+    assert_eq!(r.data.test_images, 5000);
+    assert_eq!(r.data.test_split, Split::Test);
     assert_eq!(r.data.calib_split, Split::Calibration);
     assert_eq!(r.data.search_split, Split::Search);
     assert_eq!(r.quant.pair, BitPair { w: 4, a: 8 });
@@ -215,7 +217,9 @@ fn resolved_toml_round_trips_and_hash_tracks_values() {
             "seed",
             "skip_corrupt",
             "std",
-            "subset_seed"
+            "subset_seed",
+            "test_images",
+            "test_split"
         ]
     );
     assert_eq!(keys("quant"), ["high", "pair"]);

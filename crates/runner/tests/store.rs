@@ -217,7 +217,9 @@ fn contract_columns_exist_in_order() {
             "evals",
             "elapsed_s",
             "low_layers",
-            "work"
+            "work",
+            "test_top1",
+            "test_correct"
         ]
     );
     assert_eq!(
@@ -268,7 +270,7 @@ fn empty_tables_and_null_git_commit_round_trip_with_their_types() {
     write_run(tmp.path(), &t).unwrap();
     let steps = read_parquet(&tmp.path().join("steps.parquet")).unwrap();
     assert_eq!(steps.height(), 0);
-    assert_eq!(steps.width(), 18);
+    assert_eq!(steps.width(), 20);
     assert!(
         rows::<StepRow>(&steps).unwrap().is_empty(),
         "dtypes survive an empty table"
