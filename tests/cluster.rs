@@ -42,12 +42,14 @@ fn sets(results: &Path) -> Vec<String> {
     ]
 }
 
-/// `mpq <args> --set <sets(results)>...`, its SLURM_CONF that of `conf`.
+/// `mpq <command> --set <sets(results)>... <the rest of args>`, its SLURM_CONF that of `conf`:
+/// a `--set` of `args` comes later, so it wins over these.
 fn spawn(args: &[&str], results: &Path, conf: Option<&Path>) -> Child {
-    let mut a: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    let mut a: Vec<String> = args[..1].iter().map(|s| s.to_string()).collect();
     for s in sets(results) {
         a.extend(["--set".into(), s]);
     }
+    a.extend(args[1..].iter().map(|s| s.to_string()));
     let mut c = Command::new(env!("CARGO_BIN_EXE_mpq"));
     c.args(&a)
         .current_dir(root())

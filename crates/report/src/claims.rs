@@ -96,7 +96,10 @@ const HEADLINE: [(&str, Align); 13] = [
     ("change there (points) [95% paired]", Align::Right),
     ("Δ change (points)", Align::Right),
     ("verdict (change ≥ paper's)", Align::Left),
-    ("reduction within the paper's change on the search images (%)", Align::Right),
+    (
+        "reduction within the paper's change on the search images (%)",
+        Align::Right,
+    ),
     ("at step (change there, points)", Align::Right),
 ];
 

@@ -1,5 +1,5 @@
 //! Repeated experiments: the runs of one experiment repeated over seeds (`experiment.repeats`
-//! > 1: repeat r uses experiment.seed + r, data.seed + r and data.subset_seed + r), summarised
+//! above 1: repeat r uses experiment.seed + r, data.seed + r and data.subset_seed + r), summarised
 //! step by step: the mean, the sample standard deviation and the Student-t 95% interval of the
 //! mean over the repeats ([`mpq_stats::MeanSummary`]). Figures draw the mean as the curve and
 //! the interval as a band; `summary.md` lists the numbers.

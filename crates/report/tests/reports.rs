@@ -650,12 +650,10 @@ fn table_1_selects_the_smallest_step_within_the_papers_change() {
         ),
         "{md}"
     );
-    assert!(
-        md.contains(
-            "| Greedy search (the paper) | 2021 | 4/4 | 74.98 [74.60, 75.36] | 74.79 [74.40, 75.16] \
+    assert!(md.contains(
+        "| Greedy search (the paper) | 2021 | 4/4 | 74.98 [74.60, 75.36] | 74.79 [74.40, 75.16] \
              | -0.194 | 0.177 |"
-        )
-    );
+    ));
     // G's changes against its FP32 (80 %): step 0 -0.2, 1 -0.1, 2 -0.3, 3 -1.0, 4 -20 points.
     // No worse than -0.194: step 1 only (step 0's -0.2 fails), so step 1 although step 2 and 3
     // are smaller.

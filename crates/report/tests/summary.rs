@@ -152,7 +152,8 @@ const GREEDY: Run = Run {
 /// Its table row, exactly.
 /// (512 search images: 76.13% = 390, 75.00% = 384 and 74.00% = 379 of them, with their Wilson
 /// intervals; no held-out images.)
-const GREEDY_ROW: &str = "| b-greedy | resnet-tiny | W4A8 | greedy | 0.0250 | 76.13 [72.30, 79.66] \
+const GREEDY_ROW: &str =
+    "| b-greedy | resnet-tiny | W4A8 | greedy | 0.0250 | 76.13 [72.30, 79.66] \
                           | 75.00 [71.07, 78.56] | — | — | — | 5 | 15 | 123.5 | 0.1700 | 74.00 \
                           [70.06, 77.63] | — | 20240102T000000Z-bbbbbbbb |";
 
