@@ -2,7 +2,9 @@
 //! forward order) with a per-layer (weight bits, activation bits) setting that can be switched
 //! between evaluations for free: quantized weights and activation calibration are computed once
 //! per (layer, bit-width). Also BN folding, safetensors loading in torchvision names, the fast
-//! depthwise convolution, and the embedded models' training.
+//! depthwise convolution, and the embedded models' training; and the post-training baselines
+//! (MMSE, ACIQ, AdaRound, LAPQ: `ptq`), which plug into the same model as per-(layer, pair)
+//! replacements of the spec's quantizer.
 //!
 //! Knows nothing of manifests, Parquet or search strategies.
 
@@ -11,6 +13,7 @@ pub mod bench;
 pub mod compare;
 pub mod depthwise;
 pub mod prefix;
+pub mod ptq;
 pub mod qmodel;
 pub mod train;
 pub mod unfold;
@@ -20,5 +23,5 @@ pub mod weights;
 mod test_util;
 
 pub use arch::{Arch, Block, LayerKind, LayerRunner, LayerSpec, MaxPool, Stage};
-pub use qmodel::QuantModel;
+pub use qmodel::{MethodLayer, QuantModel};
 pub use weights::{load_weights, WeightsError, WeightsFormat};

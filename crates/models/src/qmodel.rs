@@ -7,7 +7,9 @@ use crate::depthwise::depthwise;
 use crate::weights::{fold_bn, BN_EPS};
 use candle_core::{Device, Result, Tensor, D};
 use mpq_data::Batch;
-use mpq_quant::{fake_quant, quantize_weight_tensor, BitPair, Grid, MinMax, MseCalibrator};
+use mpq_quant::{
+    fake_quant, quantize_weight_tensor, BitPair, Grid, InputQuant, MinMax, MseCalibrator,
+};
 use std::collections::{BTreeMap, HashMap};
 
 /// Which numbers a forward pass uses.
@@ -45,6 +47,18 @@ pub struct QuantModel {
     weights_q: Vec<BTreeMap<u8, Tensor>>,
     act_grid: Vec<BTreeMap<u8, Option<Grid>>>,
     config: Vec<BitPair>,
+    /// A PTQ method's layers, which replace the spec's for their (layer, pair) (`crate::ptq`).
+    method: Vec<BTreeMap<BitPair, MethodLayer>>,
+}
+
+/// What a post-training method (`crate::ptq`) supplies for one layer at one pair, in place of
+/// the spec's per-channel min-max weights and calibrated input grid: the (fake-)quantized
+/// weight and the quantizer of the layer's input (`None`: left unquantized). The folded bias
+/// stays as it is.
+#[derive(Clone, Debug)]
+pub struct MethodLayer {
+    pub weight: Tensor,
+    pub input: Option<InputQuant>,
 }
 
 impl QuantModel {
@@ -86,6 +100,7 @@ impl QuantModel {
             weights_q: vec![BTreeMap::new(); n],
             act_grid: vec![BTreeMap::new(); n],
             config: vec![BitPair::W8A8; n],
+            method: vec![BTreeMap::new(); n],
         })
     }
 
@@ -158,10 +173,12 @@ impl QuantModel {
         self.act_grid[i][&bits]
     }
 
-    /// Whether `pair` has been prepared for every layer ([`QuantModel::prepare`]).
+    /// Whether `pair` has been prepared for every layer ([`QuantModel::prepare`], or a method's
+    /// layer installed with [`QuantModel::install`]).
     pub fn check_prepared(&self, pair: BitPair) -> Result<()> {
         for i in 0..self.n_layers() {
             if !(self.weights_q[i].contains_key(&pair.w) && self.act_grid[i].contains_key(&pair.a))
+                && !self.method[i].contains_key(&pair)
             {
                 candle_core::bail!("pair {pair} of layer {i} not prepared");
             }
@@ -222,8 +239,12 @@ impl QuantModel {
     }
 
     /// Layer `i` of the quantized model at pair `p` (its input fake-quantized on the calibrated
-    /// grid, then its quantized weights and folded bias). No activation.
+    /// grid, then its quantized weights and folded bias; or the method's layer where one is
+    /// installed). No activation.
     pub fn quantized_layer(&self, i: usize, p: BitPair, x: &Tensor) -> Result<Tensor> {
+        if let Some(m) = self.method[i].get(&p) {
+            return self.method_layer(i, m, x);
+        }
         let x = match self.act_grid[i][&p.a] {
             Some(g) => fake_quant(x, &g)?,
             None => x.clone(),
@@ -244,6 +265,36 @@ impl QuantModel {
             total += b.labels.len();
         }
         Ok(top1(correct, total))
+    }
+
+    /// The folded FP32 weight and bias of layer `i` (what every quantizer starts from).
+    pub fn folded_layer(&self, i: usize) -> (&Tensor, &Tensor) {
+        (&self.folded[i].0, &self.folded[i].1)
+    }
+
+    /// Install a PTQ method's layer `i` at `pair`: from now on that (layer, pair) computes with
+    /// it instead of the spec's quantizer (a configuration switch stays an index change).
+    pub fn install(&mut self, i: usize, pair: BitPair, layer: MethodLayer) {
+        self.method[i].insert(pair, layer);
+    }
+
+    /// Remove every installed method layer (back to the spec's quantizer).
+    pub fn uninstall_all(&mut self) {
+        self.method.iter_mut().for_each(BTreeMap::clear);
+    }
+
+    /// The method layer installed for layer `i` at `pair`, if any.
+    pub fn method_layer_of(&self, i: usize, pair: BitPair) -> Option<&MethodLayer> {
+        self.method[i].get(&pair)
+    }
+
+    /// Layer `i` computed with the method layer `m`: input quantized, weight, folded bias.
+    pub fn method_layer(&self, i: usize, m: &MethodLayer, x: &Tensor) -> Result<Tensor> {
+        let x = match &m.input {
+            Some(q) => q.apply(x)?,
+            None => x.clone(),
+        };
+        apply_layer(&self.arch.layers[i], &x, &m.weight, Some(&self.folded[i].1))
     }
 
     fn run_observed(
@@ -374,6 +425,9 @@ struct Profiled<'a> {
 impl LayerRunner for Profiled<'_> {
     fn layer(&mut self, i: usize, x: &Tensor) -> Result<Tensor> {
         let pair = self.m.config[i];
+        if self.m.method[i].contains_key(&pair) {
+            return self.m.quantized_layer(i, pair, x);
+        }
         let t = std::time::Instant::now();
         let x = match self.m.act_grid[i][&pair.a] {
             Some(g) => fake_quant(x, &g)?,
