@@ -223,7 +223,9 @@ fn adaround_ends_hard_and_beats_nearest_on_held_out_images() {
         let calib = split(Split::Calibration, 128, 128);
         let held_out = split(Split::Test, 128, 64);
         let mut cfg = PtqConfig::common(MethodName::AdaRound);
+        // Fewer and smaller steps than the defaults, to keep the test short.
         cfg.adaround.iterations = 500;
+        cfg.adaround.batch_size = 8;
         cfg.adaround.learning_rate = 0.05;
         let config = vec![W4A4; m.n_layers()];
         let (layers, trace, _) = adaround::run(&mut m, &cfg, &config, &calib).unwrap();
