@@ -257,9 +257,9 @@ impl QuantModel {
     /// layer installed with [`QuantModel::install`]).
     pub fn check_prepared(&self, pair: BitPair) -> Result<()> {
         for i in 0..self.n_layers() {
-            if !(self.weights_q[i].contains_key(&pair.w) && self.act_grid[i].contains_key(&pair.a))
-                && !self.method[i].contains_key(&pair)
-            {
+            let spec =
+                self.weights_q[i].contains_key(&pair.w) && self.act_grid[i].contains_key(&pair.a);
+            if !(spec || self.method[i].contains_key(&pair)) {
                 candle_core::bail!("pair {pair} of layer {i} not prepared");
             }
         }

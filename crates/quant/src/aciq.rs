@@ -186,7 +186,7 @@ impl Stats {
     /// (signed) or `[0, min(max, alpha)]` (non-negative); `bits = 0` keeps the mean. `None` for a
     /// constant tensor (left unquantized).
     pub fn aciq_grid(&self, prior: Prior, bits: u8) -> Option<Uniform> {
-        if !(self.max > self.min) {
+        if self.max.partial_cmp(&self.min) != Some(std::cmp::Ordering::Greater) {
             return None;
         }
         if bits == 0 {

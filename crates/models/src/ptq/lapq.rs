@@ -119,8 +119,9 @@ fn fit_parabola(pts: &[(f64, f64)]) -> (f64, f64, f64) {
         for r in 0..3 {
             if r != c && s[c][c] != 0.0 {
                 let f = s[r][c] / s[c][c];
-                for k in c..4 {
-                    s[r][k] -= f * s[c][k];
+                let pivot = s[c];
+                for (x, p) in s[r][c..].iter_mut().zip(&pivot[c..]) {
+                    *x -= f * p;
                 }
             }
         }
@@ -367,17 +368,18 @@ struct Powell<'a, 'b> {
     joint_evals: u64,
 }
 
+/// A loss with the plan and the stage-input cache that gave it.
+type Candidate = (f64, Vec<Option<MethodLayer>>, Vec<Vec<Tensor>>);
+/// A line-search sample: its `t`, then its [`Candidate`]'s parts.
+type Probe = (f64, f64, Vec<Option<MethodLayer>>, Vec<Vec<Tensor>>);
+
 impl Powell<'_, '_> {
     fn budget_left(&self) -> bool {
         self.joint_evals < self.s.max_evaluations as u64
     }
 
     /// The loss at `x + t d`, or `None` when out of budget or a multiplier leaves its range.
-    fn try_at(
-        &mut self,
-        d: &[f64],
-        t: f64,
-    ) -> Result<Option<(f64, Vec<Option<MethodLayer>>, Vec<Vec<Tensor>>)>> {
+    fn try_at(&mut self, d: &[f64], t: f64) -> Result<Option<Candidate>> {
         if !self.budget_left() {
             return Ok(None);
         }
@@ -409,7 +411,7 @@ impl Powell<'_, '_> {
     /// taken only if its loss is strictly lower. Returns the decrease.
     fn line(&mut self, d: &[f64]) -> Result<f64> {
         let f0 = self.loss.value;
-        let mut best: Option<(f64, f64, Vec<Option<MethodLayer>>, Vec<Vec<Tensor>>)> = None;
+        let mut best: Option<Probe> = None;
         let mut left = self.s.line_evaluations as usize;
         let sample = |me: &mut Self,
                       t: f64,

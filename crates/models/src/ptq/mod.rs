@@ -269,7 +269,7 @@ pub(crate) fn finish_weight(
 pub(crate) struct PlanRunner<'a, 'f> {
     pub model: &'a QuantModel,
     pub plan: &'a [Option<MethodLayer>],
-    pub observe: Option<&'f mut dyn FnMut(usize, &Tensor) -> Result<()>>,
+    pub observe: Option<&'f mut Observer<'f>>,
 }
 
 impl LayerRunner for PlanRunner<'_, '_> {
@@ -286,6 +286,9 @@ impl LayerRunner for PlanRunner<'_, '_> {
         }
     }
 }
+
+/// What [`PlanRunner`] hands each layer's input to.
+pub type Observer<'f> = dyn FnMut(usize, &Tensor) -> Result<()> + 'f;
 
 /// One forward pass of every calibration batch through the folded FP32 network, handing each
 /// layer's input values (host copies) to `f`.

@@ -493,6 +493,7 @@ fn ptq_embedded() {
             let rtn_s = t0.elapsed().as_secs_f64();
             m.set_config(&config);
             let rtn = correct_vector(&m, &held_out, Precision::Quantized);
+            #[allow(clippy::type_complexity)]
             let mut rows: Vec<(String, Vec<bool>, f64, u64, u64, Vec<String>)> =
                 vec![("rtn (spec)".into(), rtn.clone(), rtn_s, 2, 0, vec![])];
             let mut variants: Vec<(String, PtqConfig)> = MethodName::ALL[1..]
