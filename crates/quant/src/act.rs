@@ -150,6 +150,36 @@ mod tests {
         t.flatten_all().unwrap().to_vec1::<f32>().unwrap()
     }
 
+    /// The channels-last per-channel path (the CPU kernels' NHWC activations) and the fused
+    /// quantizers of the per-tensor forms compute `apply`'s numbers.
+    #[test]
+    fn channels_last_and_fused_forms_equal_apply() {
+        let dev = Device::Cpu;
+        let us: Vec<Uniform> = (0..3)
+            .map(|c| {
+                Uniform::from_range(-0.5 - c as f32, 1.0 + 0.7 * c as f32, 2 + c as u8).unwrap()
+            })
+            .collect();
+        let xs: Vec<f32> = (0..2 * 3 * 4 * 5)
+            .map(|k| (k as f32 * 0.37).sin() * 3.0)
+            .collect();
+        let nchw = Tensor::from_vec(xs.clone(), (2, 3, 4, 5), &dev).unwrap();
+        let q = InputQuant::PerChannel(us.clone());
+        assert!(q.quantizer().is_none());
+        let want = q.apply(&nchw).unwrap();
+        let nhwc = nchw.permute((0, 2, 3, 1)).unwrap();
+        let got = q.apply_channels_last(&nhwc).unwrap();
+        assert_eq!(values(&got.permute((0, 3, 1, 2)).unwrap()), values(&want));
+        for iq in [
+            InputQuant::Uniform(us[1]),
+            InputQuant::Pow2(Grid::min_max(-1.0, 2.0, 4).unwrap()),
+        ] {
+            let mut fused = xs.clone();
+            iq.quantizer().unwrap().quantize_in_place(&mut fused);
+            assert_eq!(fused, values(&iq.apply(&nchw).unwrap()));
+        }
+    }
+
     #[test]
     fn uniform_tensor_path_equals_the_scalar_rule_and_the_op_path() {
         let dev = Device::Cpu;

@@ -278,7 +278,8 @@ fn installed_layers_predict_the_same_on_the_cpu_kernels_and_candle() {
             cfg.method,
             cpu.len(),
         );
-        assert!(agree * 100 >= cpu.len() * 99, "{}: {agree}", cfg.method);
+        // At most one image where a rounding difference crosses a decision (measured: none).
+        assert!(agree + 1 >= cpu.len(), "{}: {agree}", cfg.method);
         assert!((cpu_acc - candle_acc).abs() <= 0.01, "{}", cfg.method);
         assert_ne!(
             cpu, &prev[0].0,
