@@ -140,7 +140,20 @@ fn bias_correction_restores_channel_means_with_any_method() {
 
 #[test]
 fn aciq_per_channel_inputs_allocate_bits_within_the_budget() {
-    let mut m = embedded(ArchName::ResnetTiny);
+    // The trained stem's channels have similar spreads (within the factor 2^0.75 inside which
+    // allocation stays uniform); channel 0 is made 8x wider (its batch-norm scale and shift),
+    // so the next layer's input has one wide channel, which must get more bits.
+    let a = Arch::new(ArchName::ResnetTiny);
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../experiments/embedded/weights/resnet-tiny.safetensors");
+    let mut w = crate::load_weights(&p, &a, &Device::Cpu).unwrap();
+    for name in ["bn1.weight", "bn1.bias"] {
+        let mut v = w[name].to_vec1::<f32>().unwrap();
+        v[0] *= 8.0;
+        let n = v.len();
+        w.insert(name.into(), Tensor::from_vec(v, n, &Device::Cpu).unwrap());
+    }
+    let mut m = QuantModel::new(a, w, &Device::Cpu).unwrap();
     let calib = split(Split::Calibration, 32, 32);
     let mut cfg = PtqConfig::published(MethodName::Aciq);
     assert!(cfg.aciq.per_channel_inputs && cfg.first_last_high);
@@ -155,16 +168,18 @@ fn aciq_per_channel_inputs_allocate_bits_within_the_budget() {
             // Sum of log2(levels) over channels is the bit budget.
             let bits: u32 = gs.iter().map(|g| g.levels().ilog2()).sum();
             assert!(bits <= 4 * gs.len() as u32, "layer {i}: {bits} bits");
-            allocated |= gs.iter().any(|g| g.levels() != 16);
+            if i == 1 {
+                allocated = gs[0].levels() > 16;
+            }
         }
     }
     // Every convolution's input; the classifier's input is a vector (one grid).
     assert_eq!(per_channel, m.n_layers() - 1);
-    assert!(allocated, "some channel got other than 4 bits");
+    assert!(allocated, "the wide channel got more than 4 bits");
     let x = &calib[0].images;
     m.set_config(&config);
     let y = m.logits(x, Precision::Quantized).unwrap();
-    assert_eq!(y.dims(), [32, 10]);
+    assert_eq!(y.dims(), [32, m.arch.num_classes]);
 }
 
 /// A method's layers plug into the model: configurations switch by index, the prefix evaluator
