@@ -117,3 +117,58 @@ fn one_shot_run_costs_2n_minus_1_evaluations() {
         .collect();
     assert_eq!(order, s1.iter().map(|x| x.1).collect::<Vec<_>>());
 }
+
+/// A greedy search over a post-training method's layers, from the manifest (`quant.method`):
+/// the method runs once, its cost is in the runs table, and the search moves layers between
+/// the high pair and the method's layers. Bad settings are refused naming their key.
+#[test]
+fn greedy_over_a_ptq_method_from_the_manifest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let manifest = "experiments/embedded/strategies/resnet-tiny-w4a8-8layers-greedy.toml";
+    for (method, more) in [
+        ("rtn", None),
+        ("mmse", None),
+        ("adaround", Some("quant.adaround.iterations=20")),
+    ] {
+        let results = tmp.path().join(method);
+        let mut args = small_run_args(manifest, &results);
+        args.extend(["--set".into(), format!("quant.method={method}")]);
+        if let Some(m) = more {
+            args.extend(["--set".into(), m.to_string()]);
+        }
+        let out = mpq(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        assert!(out.status.success(), "{method}: {}", stderr(&out));
+        let dir = single_run_dir(&results, "resnet-tiny-w4a8-8layers-greedy");
+        let runs = mpq_runner::store::read_parquet(&dir.join("runs.parquet")).unwrap();
+        let steps = mpq_runner::store::read_parquet(&dir.join("steps.parquet")).unwrap();
+        assert_eq!(first_str(&runs, "method"), method);
+        assert_eq!(
+            steps.height(),
+            9,
+            "{method}: step 0 and the 8 searched layers"
+        );
+        let passes = first_u64(&runs, "method_passes");
+        let iterations = first_u64(&runs, "method_iterations");
+        match method {
+            // The spec's quantizer: nothing applied, nothing spent.
+            "rtn" => assert_eq!((passes, iterations), (None, None)),
+            "mmse" => assert_eq!(iterations, Some(0), "closed form"),
+            // 20 Adam steps for each of the 16 layers at the low pair.
+            _ => assert_eq!(iterations, Some(20 * 16)),
+        }
+        if method != "rtn" {
+            assert!(passes.unwrap() > 0, "{method}");
+        }
+    }
+    for (set, key) in [
+        ("quant.method=foo", "quant.method"),
+        ("quant.adaround.iterations=0", "quant.adaround.iterations"),
+    ] {
+        let mut args = small_run_args(manifest, &tmp.path().join("bad"));
+        args.extend(["--set".into(), set.to_string()]);
+        let out = mpq(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        assert!(!out.status.success(), "{set}");
+        let e = stderr(&out);
+        assert!(e.contains(key) && e.lines().count() == 1, "{set}: {e}");
+    }
+}

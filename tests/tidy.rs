@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use mpq_runner::codeversion;
 use mpq_vocab::rows::all_tables;
-use mpq_vocab::{ArchName, Dataset, PaperModel, Split, StrategyName};
+use mpq_vocab::{ArchName, Dataset, MethodName, PaperModel, Split, StrategyName};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -138,6 +138,7 @@ fn names_are_spelled_only_in_the_vocabulary() {
     names.extend(ArchName::NAMES.iter().map(|s| s.to_string()));
     names.extend(Dataset::NAMES.iter().map(|s| s.to_string()));
     names.extend(Split::NAMES.iter().map(|s| s.to_string()));
+    names.extend(MethodName::NAMES.iter().map(|s| s.to_string()));
     for w in 2..=8 {
         for a in 2..=8 {
             names.push(format!("W{w}A{a}"));

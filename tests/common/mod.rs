@@ -44,6 +44,8 @@ pub fn small_run_args(manifest: &str, results: &Path) -> Vec<String> {
         "data.search_images=64",
         "--set",
         "data.calib_images=32",
+        "--set",
+        "data.test_images=256",
     ]
     .iter()
     .map(|s| s.to_string())

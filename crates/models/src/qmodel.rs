@@ -9,7 +9,7 @@ use crate::weights::{fold_bn, BN_EPS};
 use candle_core::{Device, Result, Tensor, D};
 use mpq_data::Batch;
 use mpq_quant::{
-    fake_quant, quantize_weight_tensor, BitPair, Grid, MinMax, MseCalibrator, Quantizer,
+    fake_quant, quantize_weight_tensor, BitPair, Grid, InputQuant, MinMax, MseCalibrator, Quantizer,
 };
 use std::collections::{BTreeMap, HashMap};
 
@@ -63,6 +63,21 @@ pub struct QuantModel {
     /// prepared bit-width, packed.
     packed_fp32: Vec<Packed>,
     packed_q: Vec<BTreeMap<u8, Packed>>,
+    /// A PTQ method's layers, which replace the spec's for their (layer, pair) (`crate::ptq`).
+    method: Vec<BTreeMap<BitPair, MethodLayer>>,
+    /// With [`Kernels::Cpu`]: the weights of `method`, packed (kept in step by
+    /// [`QuantModel::install`]).
+    packed_method: Vec<BTreeMap<BitPair, Packed>>,
+}
+
+/// What a post-training method (`crate::ptq`) supplies for one layer at one pair, in place of
+/// the spec's per-channel min-max weights and calibrated input grid: the (fake-)quantized
+/// weight and the quantizer of the layer's input (`None`: left unquantized). The folded bias
+/// stays as it is.
+#[derive(Clone, Debug)]
+pub struct MethodLayer {
+    pub weight: Tensor,
+    pub input: Option<InputQuant>,
 }
 
 impl QuantModel {
@@ -107,6 +122,8 @@ impl QuantModel {
             kernels: Kernels::Candle,
             packed_fp32: vec![],
             packed_q: vec![BTreeMap::new(); n],
+            method: vec![BTreeMap::new(); n],
+            packed_method: vec![BTreeMap::new(); n],
         };
         if device.is_cpu() {
             m.set_kernels(Kernels::Cpu(Isa::detect()))?;
@@ -131,6 +148,12 @@ impl QuantModel {
                     if !self.packed_q[i].contains_key(&bits) {
                         let p = Packed::new(&self.arch.layers[i], w, &self.folded[i].1)?;
                         self.packed_q[i].insert(bits, p);
+                    }
+                }
+                for (&pair, ml) in &self.method[i] {
+                    if !self.packed_method[i].contains_key(&pair) {
+                        let p = Packed::new(&self.arch.layers[i], &ml.weight, &self.folded[i].1)?;
+                        self.packed_method[i].insert(pair, p);
                     }
                 }
             }
@@ -230,11 +253,13 @@ impl QuantModel {
         self.act_grid[i][&bits]
     }
 
-    /// Whether `pair` has been prepared for every layer ([`QuantModel::prepare`]).
+    /// Whether `pair` has been prepared for every layer ([`QuantModel::prepare`], or a method's
+    /// layer installed with [`QuantModel::install`]).
     pub fn check_prepared(&self, pair: BitPair) -> Result<()> {
         for i in 0..self.n_layers() {
-            if !(self.weights_q[i].contains_key(&pair.w) && self.act_grid[i].contains_key(&pair.a))
-            {
+            let spec =
+                self.weights_q[i].contains_key(&pair.w) && self.act_grid[i].contains_key(&pair.a);
+            if !(spec || self.method[i].contains_key(&pair)) {
                 candle_core::bail!("pair {pair} of layer {i} not prepared");
             }
         }
@@ -316,6 +341,20 @@ impl QuantModel {
         match self.kernels {
             Kernels::Candle => post.apply(self.quantized_layer(i, p, x)?),
             Kernels::Cpu(isa) => {
+                if let Some(m) = self.method[i].get(&p) {
+                    // The method's own input quantizer, fused where it is one grid per layer.
+                    let (x, q) = match &m.input {
+                        None => (x.clone(), None),
+                        Some(iq) => match iq.quantizer() {
+                            Some(q) => (x.clone(), Some(q)),
+                            None => (iq.apply_channels_last(x)?, None),
+                        },
+                    };
+                    let Some(packed) = self.packed_method[i].get(&p) else {
+                        candle_core::bail!("method layer {i} at {p} not packed");
+                    };
+                    return packed.forward(&x, q.as_ref(), post.residual, post.act.into(), isa);
+                }
                 let q = self.act_grid[i][&p.a].map(|g| Quantizer::new(&g));
                 self.packed_q[i][&p.w].forward(x, q.as_ref(), post.residual, post.act.into(), isa)
             }
@@ -323,8 +362,12 @@ impl QuantModel {
     }
 
     /// Layer `i` of the quantized model at pair `p` (its input fake-quantized on the calibrated
-    /// grid, then its quantized weights and folded bias). No activation.
+    /// grid, then its quantized weights and folded bias; or the method's layer where one is
+    /// installed). No activation.
     pub fn quantized_layer(&self, i: usize, p: BitPair, x: &Tensor) -> Result<Tensor> {
+        if let Some(m) = self.method[i].get(&p) {
+            return self.method_layer(i, m, x);
+        }
         let x = match self.act_grid[i][&p.a] {
             Some(g) => fake_quant(x, &g)?,
             None => x.clone(),
@@ -354,6 +397,46 @@ impl QuantModel {
             out.extend(hits_in(&self.logits(&b.images, precision)?, &b.labels)?);
         }
         Ok(out)
+    }
+
+    /// The folded FP32 weight and bias of layer `i` (what every quantizer starts from).
+    pub fn folded_layer(&self, i: usize) -> (&Tensor, &Tensor) {
+        (&self.folded[i].0, &self.folded[i].1)
+    }
+
+    /// Install a PTQ method's layer `i` at `pair`: from now on that (layer, pair) computes with
+    /// it instead of the spec's quantizer (a configuration switch stays an index change).
+    /// With the CPU kernels the layer's weight is packed here, replacing whatever was packed for
+    /// that (layer, pair) before; with candle, a stale packing is dropped (and
+    /// [`QuantModel::set_kernels`] packs it when the CPU kernels are chosen).
+    pub fn install(&mut self, i: usize, pair: BitPair, layer: MethodLayer) -> Result<()> {
+        self.packed_method[i].remove(&pair);
+        if let Kernels::Cpu(_) = self.kernels {
+            let p = Packed::new(&self.arch.layers[i], &layer.weight, &self.folded[i].1)?;
+            self.packed_method[i].insert(pair, p);
+        }
+        self.method[i].insert(pair, layer);
+        Ok(())
+    }
+
+    /// Remove every installed method layer (back to the spec's quantizer).
+    pub fn uninstall_all(&mut self) {
+        self.method.iter_mut().for_each(BTreeMap::clear);
+        self.packed_method.iter_mut().for_each(BTreeMap::clear);
+    }
+
+    /// The method layer installed for layer `i` at `pair`, if any.
+    pub fn method_layer_of(&self, i: usize, pair: BitPair) -> Option<&MethodLayer> {
+        self.method[i].get(&pair)
+    }
+
+    /// Layer `i` computed with the method layer `m`: input quantized, weight, folded bias.
+    pub fn method_layer(&self, i: usize, m: &MethodLayer, x: &Tensor) -> Result<Tensor> {
+        let x = match &m.input {
+            Some(q) => q.apply(x)?,
+            None => x.clone(),
+        };
+        apply_layer(&self.arch.layers[i], &x, &m.weight, Some(&self.folded[i].1))
     }
 
     fn run_observed(
@@ -532,6 +615,9 @@ impl LayerRunner for Profiled<'_> {
             let y = self.m.quantized_layer_post(i, pair, x, post)?;
             *self.p.layers.entry(layer_category(l)).or_default() += t.elapsed().as_secs_f64();
             return Ok(y);
+        }
+        if self.m.method[i].contains_key(&pair) {
+            return post.apply(self.m.quantized_layer(i, pair, x)?);
         }
         let t = std::time::Instant::now();
         let x = match self.m.act_grid[i][&pair.a] {

@@ -28,30 +28,38 @@ pub fn subsample(t: &Tensor, s: usize, nh: usize, nw: usize) -> Result<Tensor> {
         .reshape((b, c, nh, nw))
 }
 
+/// The patches of a convolution with a `k x k` kernel over `x` `[B, C, H, W]`:
+/// `[B, C * k * k, Ho * Wo]`, channel-major like a weight `[O, C, k, k]` flattened.
+pub fn im2col(x: &Tensor, k: usize, stride: usize, pad: usize) -> Result<Tensor> {
+    let (b, c, h, wd) = x.dims4()?;
+    let ho = (h + 2 * pad - k) / stride + 1;
+    let wo = (wd + 2 * pad - k) / stride + 1;
+    if k == 1 && pad == 0 {
+        return subsample(x, stride, ho, wo)?.reshape((b, c, ho * wo));
+    }
+    let xp = x.pad_with_zeros(2, pad, pad)?.pad_with_zeros(3, pad, pad)?;
+    let mut taps = Vec::with_capacity(k * k);
+    for ky in 0..k {
+        for kx in 0..k {
+            let v = xp
+                .narrow(2, ky, h + 2 * pad - ky)?
+                .narrow(3, kx, wd + 2 * pad - kx)?;
+            taps.push(subsample(&v, stride, ho, wo)?);
+        }
+    }
+    // [B, C, k*k, Ho, Wo] -> [B, C*k*k, Ho*Wo], channel-major like the weight.
+    Tensor::stack(&taps, 2)?.reshape((b, c * k * k, ho * wo))
+}
+
 /// `conv2d(x, w, padding = pad, stride)` for `w` `[O, C, k, k]`, differentiable.
 pub fn conv2d_unfold(x: &Tensor, w: &Tensor, stride: usize, pad: usize) -> Result<Tensor> {
-    let (b, c, h, wd) = x.dims4()?;
-    let (o, _, k, _) = w.dims4()?;
+    let (b, _, h, wd) = x.dims4()?;
+    let (o, c, k, _) = w.dims4()?;
     let ho = (h + 2 * pad - k) / stride + 1;
     let wo = (wd + 2 * pad - k) / stride + 1;
     let wm = w.reshape((o, c * k * k))?;
-    let cols = if k == 1 && pad == 0 {
-        subsample(x, stride, ho, wo)?.reshape((b, c, ho * wo))?
-    } else {
-        let xp = x.pad_with_zeros(2, pad, pad)?.pad_with_zeros(3, pad, pad)?;
-        let mut taps = Vec::with_capacity(k * k);
-        for ky in 0..k {
-            for kx in 0..k {
-                let v = xp
-                    .narrow(2, ky, h + 2 * pad - ky)?
-                    .narrow(3, kx, wd + 2 * pad - kx)?;
-                taps.push(subsample(&v, stride, ho, wo)?);
-            }
-        }
-        // [B, C, k*k, Ho, Wo] -> [B, C*k*k, Ho*Wo], channel-major like the weight.
-        Tensor::stack(&taps, 2)?.reshape((b, c * k * k, ho * wo))?
-    };
-    wm.broadcast_matmul(&cols)?.reshape((b, o, ho, wo))
+    wm.broadcast_matmul(&im2col(x, k, stride, pad)?)?
+        .reshape((b, o, ho, wo))
 }
 
 #[cfg(test)]

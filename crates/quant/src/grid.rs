@@ -84,16 +84,20 @@ pub fn quantize_slice(xs: &mut [f32], g: &Grid) {
 
 /// A grid's quantization with its constants computed once, for callers that quantize values
 /// as they copy them (the models crate's convolution kernels quantize a layer's input while
-/// packing it). Bit-identical to [`Grid::apply`] on every value (tested).
+/// packing it). Two forms: the spec's power-of-two [`Grid`] ([`Quantizer::new`]), bit-identical
+/// to [`Grid::apply`] on every value (tested); and a float-step grid of integer codes
+/// (`crate::Uniform::quantizer`, what the PTQ methods set), bit-identical to
+/// `crate::Uniform::apply` (tested).
 ///
-/// Where [`Grid::magic_rounding_is_exact`], the rounding is done by adding and subtracting
-/// 1.5 * 2^23 in f32, which rounds to the nearest integer with ties to even exactly as
-/// `round_ties_even` does in that range (the sign of a zero copied back), but vectorizes
-/// (`round_ties_even` is a libm call without SSE4.1); and the division by the power of two `d`
-/// is the exact multiplication by `1 / d`. Elsewhere the literal formula is used.
+/// Where the rounding is exact that way, it is done by adding and subtracting 1.5 * 2^23 in
+/// f32, which rounds to the nearest integer with ties to even exactly as `round_ties_even` does
+/// in that range (the sign of a zero copied back), but vectorizes (`round_ties_even` is a libm
+/// call without SSE4.1); and for a power-of-two grid the division by `d` is the exact
+/// multiplication by `1 / d`. Elsewhere the literal formula is used.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Quantizer {
-    grid: Grid,
+    /// The power-of-two grid; `None` for a float-step grid (`lo`, `hi` are then codes).
+    grid: Option<Grid>,
     lo: f32,
     hi: f32,
     d: f32,
@@ -106,7 +110,7 @@ impl Quantizer {
         let (d, hi) = (g.step(), g.hi());
         let inv = 1.0 / d;
         Quantizer {
-            grid: *g,
+            grid: Some(*g),
             lo: g.lo,
             hi,
             d,
@@ -115,21 +119,49 @@ impl Quantizer {
         }
     }
 
-    pub fn grid(&self) -> &Grid {
-        &self.grid
+    /// The float-step grid `{k * scale : lo <= k <= hi}`, quantized as
+    /// `round_ties_even(clamp(x * (1 / scale), lo, hi)) * scale` (`magic`: the codes are below
+    /// 2^22 in magnitude). Built by `crate::Uniform::quantizer`.
+    pub(crate) fn codes(scale: f32, lo: i32, hi: i32, magic: bool) -> Quantizer {
+        Quantizer {
+            grid: None,
+            lo: lo as f32,
+            hi: hi as f32,
+            d: scale,
+            inv: 1.0 / scale,
+            magic,
+        }
+    }
+
+    /// The power-of-two grid (`None` for a float-step grid).
+    pub fn grid(&self) -> Option<&Grid> {
+        self.grid.as_ref()
     }
 
     /// `dst[i] = q(src[i])`. Inlined so that it vectorizes with the caller's target features.
     #[inline(always)]
     pub fn quantize_into(&self, src: &[f32], dst: &mut [f32]) {
         assert_eq!(src.len(), dst.len());
-        if self.magic {
-            for (y, x) in dst.iter_mut().zip(src) {
-                *y = self.magic_round(*x);
+        match (self.grid, self.magic) {
+            (Some(_), true) => {
+                for (y, x) in dst.iter_mut().zip(src) {
+                    *y = self.magic_round(*x);
+                }
             }
-        } else {
-            for (y, x) in dst.iter_mut().zip(src) {
-                *y = self.grid.apply(*x, self.d, self.hi);
+            (Some(g), false) => {
+                for (y, x) in dst.iter_mut().zip(src) {
+                    *y = g.apply(*x, self.d, self.hi);
+                }
+            }
+            (None, true) => {
+                for (y, x) in dst.iter_mut().zip(src) {
+                    *y = self.magic_round_codes(*x);
+                }
+            }
+            (None, false) => {
+                for (y, x) in dst.iter_mut().zip(src) {
+                    *y = self.round_codes(*x);
+                }
             }
         }
     }
@@ -137,25 +169,50 @@ impl Quantizer {
     /// [`Quantizer::quantize_into`] in place.
     #[inline(always)]
     pub fn quantize_in_place(&self, xs: &mut [f32]) {
-        if self.magic {
-            for x in xs {
-                *x = self.magic_round(*x);
+        match (self.grid, self.magic) {
+            (Some(_), true) => {
+                for x in xs {
+                    *x = self.magic_round(*x);
+                }
             }
-        } else {
-            for x in xs {
-                *x = self.grid.apply(*x, self.d, self.hi);
+            (Some(g), false) => {
+                for x in xs {
+                    *x = g.apply(*x, self.d, self.hi);
+                }
+            }
+            (None, true) => {
+                for x in xs {
+                    *x = self.magic_round_codes(*x);
+                }
+            }
+            (None, false) => {
+                for x in xs {
+                    *x = self.round_codes(*x);
+                }
             }
         }
     }
 
-    /// One value by the 1.5 * 2^23 trick (only where `self.magic`).
+    /// One value by the 1.5 * 2^23 trick (only where `self.magic`, power-of-two grid).
     #[inline(always)]
     fn magic_round(&self, x: f32) -> f32 {
-        const MAGIC: f32 = 12_582_912.0; // 1.5 * 2^23
         let t = x.clamp(self.lo, self.hi) * self.inv;
         // The trick gives +0 where rounding gives -0 (t in (-0.5, 0]): copy t's sign, which
         // every rounded value shares.
         ((t + MAGIC) - MAGIC).copysign(t) * self.d
+    }
+
+    /// One value of a float-step grid by the 1.5 * 2^23 trick (only where `self.magic`).
+    #[inline(always)]
+    fn magic_round_codes(&self, x: f32) -> f32 {
+        let t = (x * self.inv).clamp(self.lo, self.hi);
+        ((t + MAGIC) - MAGIC).copysign(t) * self.d
+    }
+
+    /// One value of a float-step grid by the literal formula.
+    #[inline(always)]
+    fn round_codes(&self, x: f32) -> f32 {
+        (x * self.inv).clamp(self.lo, self.hi).round_ties_even() * self.d
     }
 
     /// The step `d`: every quantized value is an integer code times `d`.
@@ -163,6 +220,8 @@ impl Quantizer {
         self.d
     }
 }
+
+const MAGIC: f32 = 12_582_912.0; // 1.5 * 2^23
 
 /// Per-output-channel min-max quantization of a weight whose `out_channels` channels are
 /// contiguous rows of equal length (conv `[out, in/groups, kh, kw]`, linear `[out, in]`).

@@ -11,7 +11,9 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use mpq_stats::Correctness;
-use mpq_vocab::{ArchName, BetaSetting, BitPair, PaperModel, RunRow, StepRow, StrategyName};
+use mpq_vocab::{
+    ArchName, BetaSetting, BitPair, MethodName, PaperModel, RunRow, StepRow, StrategyName,
+};
 
 use crate::rules::TradeOff;
 
@@ -37,6 +39,8 @@ pub struct PlannedRun {
     pub run_dir: Option<PathBuf>,
     /// index of this run among its experiment's repeats (experiment.repeats > 1); null: a single run
     pub repeat: Option<u32>,
+    /// `quant.method`: the post-training method of the layers at the low pair.
+    pub method: MethodName,
 }
 
 /// A finished run's `runs` row and its steps (sorted by step, step 0 first).
@@ -222,12 +226,15 @@ impl Entry<'_> {
     /// repeated experiment ends with ` #r`.
     pub fn label(&self) -> String {
         let p = self.plan;
-        let base = if p.strategy.uses_beta() {
+        let mut base = if p.strategy.uses_beta() {
             let used = self.result.as_ref().map(|r| r.run.beta);
             format!("{} {}", p.strategy, beta_label(p, used))
         } else {
             p.strategy.to_string()
         };
+        if p.method != MethodName::Rtn {
+            base = format!("{base} over {}", p.method);
+        }
         match p.repeat {
             Some(r) => format!("{base} #{r}"),
             None => base,

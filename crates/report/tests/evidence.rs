@@ -102,6 +102,10 @@ fn store(results: &Path, f: &Fx) -> PlannedRun {
         paper_model: Some(f.model),
         manifest_path: format!("experiments/ev/{}.toml", f.exp),
         repeat: f.repeat,
+        method: None,
+        method_s: None,
+        method_passes: None,
+        method_iterations: None,
         beta_setting: f.beta,
         input_key: "k".into(),
         code_version: "v".into(),
@@ -131,6 +135,7 @@ fn store(results: &Path, f: &Fx) -> PlannedRun {
         beta: f.beta,
         run_dir: Some(dir),
         repeat: f.repeat,
+        method: Default::default(),
     }
 }
 

@@ -195,6 +195,10 @@ fn store(results: &Path, f: &Fx) -> PlannedRun {
             work: f.work,
             evals_replayed: 0,
             repeat: None,
+            method: None,
+            method_s: None,
+            method_passes: None,
+            method_iterations: None,
         };
         mpq_tables::write_run(
             &dir,
@@ -226,6 +230,7 @@ fn store(results: &Path, f: &Fx) -> PlannedRun {
         beta,
         run_dir,
         repeat: None,
+        method: Default::default(),
     }
 }
 

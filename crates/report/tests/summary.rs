@@ -92,6 +92,10 @@ fn store(results: &Path, r: &Run) -> PlannedRun {
         work: 0.0,
         evals_replayed: 0,
         repeat: None,
+        method: None,
+        method_s: None,
+        method_passes: None,
+        method_iterations: None,
     };
     mpq_tables::write_run(
         &dir,
@@ -114,6 +118,7 @@ fn store(results: &Path, r: &Run) -> PlannedRun {
         beta: BetaSetting::Fixed(r.beta),
         run_dir: Some(dir),
         repeat: None,
+        method: Default::default(),
     }
 }
 

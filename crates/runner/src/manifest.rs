@@ -19,6 +19,10 @@ use figment::providers::{Format, Serialized, Toml};
 use figment::value::{Dict, Map};
 use figment::{Figment, Metadata, Profile, Provider, Source};
 use mpq_cluster::Resources;
+use mpq_models::ptq::{
+    AciqSettings, AdaRoundSettings, LapqSettings, MethodName, MmseSettings, PtqConfig,
+};
+use mpq_quant::BiasCorrection;
 use mpq_vocab::{
     ArchName, BetaSetting, BitPair, DataSource, Dataset, DeviceSpec, Interpolation, PaperModel,
     PoolDraw, Split, StrategyName, Transform,
@@ -118,6 +122,35 @@ pub struct QuantSection {
     pub pair: BitPair,
     /// The pair every layer starts at; differs from `pair`.
     pub high: BitPair,
+    /// The post-training method that quantizes each layer at each pair (`rtn`: the spec's
+    /// quantizer); the search then moves layers between the method's layers.
+    pub method: MethodName,
+    /// Bias correction of the quantized weights, with any method; unset: the method's own
+    /// default (`mean` for ACIQ and LAPQ, `off` otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bias_correction: Option<BiasCorrection>,
+    /// The method leaves the first and the last layer at the spec's quantizer (the published
+    /// protocols keep them at 8 bits).
+    pub first_last_high: bool,
+    pub mmse: MmseSettings,
+    pub aciq: AciqSettings,
+    pub adaround: AdaRoundSettings,
+    pub lapq: LapqSettings,
+}
+
+impl QuantSection {
+    /// The method and its settings, as `mpq_models::ptq` takes them.
+    pub fn ptq(&self) -> PtqConfig {
+        PtqConfig {
+            method: self.method,
+            bias_correction: self.bias_correction,
+            first_last_high: self.first_last_high,
+            mmse: self.mmse.clone(),
+            aciq: self.aciq.clone(),
+            adaround: self.adaround.clone(),
+            lapq: self.lapq.clone(),
+        }
+    }
 }
 
 /// `[search]`
@@ -212,9 +245,17 @@ impl Default for DataSection {
 
 impl Default for QuantSection {
     fn default() -> Self {
+        let ptq = PtqConfig::default();
         QuantSection {
             pair: BitPair::W4A8,
             high: BitPair::W8A8,
+            method: ptq.method,
+            bias_correction: ptq.bias_correction,
+            first_last_high: ptq.first_last_high,
+            mmse: ptq.mmse,
+            aciq: ptq.aciq,
+            adaround: ptq.adaround,
+            lapq: ptq.lapq,
         }
     }
 }
@@ -761,6 +802,11 @@ fn check(m: &Manifest, fig: &Figment, layers: &Layers) -> Result<(), ManifestErr
                 m.quant.pair
             ),
         );
+    }
+    if let Err(e) = m.quant.ptq().validate() {
+        // The settings name their key: `quant.adaround.iterations: must be >= 1`.
+        let (key, msg) = e.split_once(": ").unwrap_or(("quant.method", e.as_str()));
+        return fail(key, msg.to_string());
     }
     if let (DeviceSpec::Cuda(_), false) = (m.runtime.device, cfg!(feature = "cuda")) {
         return fail(

@@ -320,6 +320,7 @@ pub fn report_plan(entries: &[Entry]) -> Vec<mpq_report::PlannedRun> {
                 beta: m.search.beta,
                 run_dir: e.current_run().map(|r| r.dir.clone()),
                 repeat: e.run.repeat,
+                method: m.quant.method,
             }
         })
         .collect()

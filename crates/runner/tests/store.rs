@@ -139,6 +139,10 @@ fn run_row(run_id: &str, git_commit: Option<&str>) -> RunRow {
         work: 5.75,
         evals_replayed: 3,
         repeat: None,
+        method: None,
+        method_s: None,
+        method_passes: None,
+        method_iterations: None,
     }
 }
 

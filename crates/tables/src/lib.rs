@@ -344,6 +344,10 @@ mod tests {
                 work: 1.0,
                 evals_replayed: 0,
                 repeat: None,
+                method: None,
+                method_s: None,
+                method_passes: None,
+                method_iterations: None,
             },
         }
     }

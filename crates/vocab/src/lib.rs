@@ -1,6 +1,6 @@
 //! The vocabulary every crate of mpq shares, and nothing else: the names of strategies,
 //! architectures, the paper's networks, layer kinds, bit pairs, datasets, splits, resampling
-//! filters, devices and executors; a resolved data source; the result tables' row types with
+//! filters, devices, executors and post-training methods; a resolved data source; the result tables' row types with
 //! their column names. Each name is spelled once, here ([`names!`]); manifests deserialize
 //! straight into these types (serde), command lines parse into them (clap), tables store their
 //! strings.
@@ -16,6 +16,7 @@ mod arch;
 mod data;
 mod device;
 mod executor;
+mod method;
 mod pair;
 mod search;
 
@@ -25,6 +26,7 @@ pub use data::{
 };
 pub use device::DeviceSpec;
 pub use executor::Executor;
+pub use method::MethodName;
 pub use names::UnknownName;
 pub use pair::{BitPair, PairError};
 pub use rows::{CandidateRow, LayerRow, Row, RunRow, RunTables, StepRow};

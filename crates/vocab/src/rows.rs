@@ -5,7 +5,7 @@
 //! builds rows (one place per table), the store turns them into Parquet columns, the report and
 //! the tidy tests read the same types. Nothing here knows Parquet or polars: a [`Value`] is a
 //! plain cell.
-use crate::{ArchName, BetaSetting, BitPair, LayerKind, PaperModel, StrategyName};
+use crate::{ArchName, BetaSetting, BitPair, LayerKind, MethodName, PaperModel, StrategyName};
 
 /// The storage type of a column (the only Parquet types the tables use, so pandas, DuckDB and
 /// polars all read them).
@@ -143,7 +143,8 @@ string_cell!(
     StrategyName,
     LayerKind,
     BitPair,
-    BetaSetting
+    BetaSetting,
+    MethodName
 );
 
 /// A row type of a result table (see [`table!`]).
@@ -357,6 +358,14 @@ table! {
         pub evals_replayed: u64,
         /// index of this run among its experiment's repeats (experiment.repeats > 1); null: a single run
         pub repeat: Option<u32>,
+        /// `quant.method`: the post-training method that quantized the layers at the low pair (`rtn`: the spec's quantizer); null in runs written before methods, which are `rtn`
+        pub method: Option<MethodName>,
+        /// seconds the method took (its calibration passes included, part of `wall_s`); null when nothing was applied (`rtn` without bias correction)
+        pub method_s: Option<f64>,
+        /// forward passes of the whole network over the calibration images the method made; null with `method_s`
+        pub method_passes: Option<u64>,
+        /// optimisation iterations of the method: AdaRound's Adam steps over all layers, LAPQ's loss evaluations in its joint search, 0 for the closed-form methods; null with `method_s`
+        pub method_iterations: Option<u64>,
     }
 }
 

@@ -17,8 +17,10 @@ use candle_core::{Device, Tensor};
 use dataset::Counts;
 use mpq_data::Batch;
 use mpq_models::prefix::PrefixEvaluator;
+use mpq_models::ptq::{self, MethodName, MethodReport};
 use mpq_models::qmodel::Precision;
 use mpq_models::{load_weights, Arch, QuantModel};
+use mpq_quant::BiasCorrection;
 use mpq_quant::{rel_size, size_bits, BitPair};
 use mpq_search::{Beta, Problem, SearchResult, Strategy};
 use mpq_stats::Correctness;
@@ -77,6 +79,32 @@ pub struct Calibrated {
     pub n_search: usize,
     /// Undecodable images left out (`data.skip_corrupt`).
     pub n_skipped: usize,
+    /// What the post-training method spent (`None`: the spec's quantizer, nothing applied).
+    pub method: Option<MethodReport>,
+}
+
+/// Runs the manifest's post-training method (`quant.method`) for every pair of `pairs` but the
+/// high one, on the calibration images, each under the uniform configuration at that pair
+/// ([`PtqConfig::configuration`]), and installs its layers in `model`: a configuration then
+/// computes each layer at the low pair with the method's layer, at the high pair with the
+/// spec's quantizer. `None` for `rtn` without bias correction (nothing to install).
+fn apply_method(
+    model: &mut QuantModel,
+    m: &Manifest,
+    pairs: &[BitPair],
+    calib: &[Batch],
+) -> Result<Option<MethodReport>> {
+    let cfg = m.quant.ptq();
+    if cfg.method == MethodName::Rtn && cfg.bias_correction() == BiasCorrection::Off {
+        return Ok(None);
+    }
+    let n = model.n_layers();
+    let configs: Vec<Vec<BitPair>> = pairs
+        .iter()
+        .filter(|&&q| q != m.quant.high)
+        .map(|&q| cfg.configuration(n, q, m.quant.high))
+        .collect();
+    Ok(Some(ptq::apply(model, &cfg, &configs, calib)?))
 }
 
 /// Images per batch of the search images: `runtime.batch_size`, except for screened greedy,
@@ -133,6 +161,7 @@ fn calibrate_pairs(p: &Prepared, pairs: &[BitPair]) -> Result<Calibrated> {
         None => None,
     };
     model.prepare(pairs, &data.calib)?;
+    let method = apply_method(&mut model, m, pairs, &data.calib)?;
     model.set_config(&vec![high; model.n_layers()]);
     let high_top1 = model.accuracy(&data.search, Precision::Quantized)?;
     Ok(Calibrated {
@@ -143,6 +172,7 @@ fn calibrate_pairs(p: &Prepared, pairs: &[BitPair]) -> Result<Calibrated> {
         high,
         fp32_top1,
         high_top1,
+        method,
         n_calib: data.n_calib,
         n_search: data.n_search,
         n_skipped: data.skipped.len(),
@@ -431,6 +461,10 @@ pub fn tables(
         work: result.work(),
         evals_replayed: facts.evals_replayed,
         repeat: resolved.repeat,
+        method: Some(m.quant.method),
+        method_s: c.method.as_ref().map(|r| r.wall_s),
+        method_passes: c.method.as_ref().map(|r| r.forward_passes),
+        method_iterations: c.method.as_ref().map(|r| r.iterations),
     };
     RunTables {
         steps,
