@@ -67,6 +67,7 @@ fn matching<'e, 'a>(r: &PaperResult, entries: &'e [Entry<'a>]) -> (Vec<&'e Entry
                 && e.plan.pair == r.pair
                 && e.plan.strategy == r.search
                 && e.full_ground_set()
+                && e.plan.uses_spec_quantizer()
         })
         .collect();
     let same: Vec<&Entry> = base
@@ -237,7 +238,10 @@ fn versus_section(md: &mut String, entries: &[Entry], b: &Baselines) {
     let mut t = Table::new(&VERSUS);
     // Per network (its label): the verdicts of its pairs of runs.
     let mut networks: Vec<(String, Vec<Verdict>)> = Vec::new();
-    let full: Vec<&Entry> = entries.iter().filter(|e| e.full_ground_set()).collect();
+    let full: Vec<&Entry> = entries
+        .iter()
+        .filter(|e| e.full_ground_set() && e.plan.uses_spec_quantizer())
+        .collect();
     let mut keys: Vec<(ArchName, BitPair)> =
         full.iter().map(|e| (e.plan.arch, e.plan.pair)).collect();
     keys.dedup();
@@ -390,6 +394,7 @@ fn time_section(md: &mut String, entries: &[Entry], b: &Baselines) {
                 e.plan.stands_for(st.model)
                     && e.plan.strategy == StrategyName::Greedy
                     && e.full_ground_set()
+                    && e.plan.uses_spec_quantizer()
             })
             .collect();
         if runs.is_empty() {

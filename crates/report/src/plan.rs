@@ -183,6 +183,12 @@ impl PlannedRun {
             .is_some_and(|m| self.arch.paper_model() != Some(m))
     }
 
+    /// Whether the run quantizes with the spec's quantizer (`quant.method = "rtn"`): only such
+    /// runs stand for the paper's method in the claims, table 1 and figure 7.
+    pub fn uses_spec_quantizer(&self) -> bool {
+        self.method == MethodName::Rtn
+    }
+
     /// Whether this run's `paper_model` is `model`.
     pub fn stands_for(&self, model: PaperModel) -> bool {
         self.paper_model == Some(model)

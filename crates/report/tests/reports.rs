@@ -10,7 +10,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use mpq_report::rules::{first_reaching_reduction, greedy_advantage, smallest_within_change};
 use mpq_report::*;
 use mpq_vocab::{
-    ArchName, BetaSetting, BitPair, PaperModel, RunRow, RunTables, StepRow, StrategyName,
+    ArchName, BetaSetting, BitPair, MethodName, PaperModel, RunRow, RunTables, StepRow,
+    StrategyName,
 };
 use polars::prelude::*;
 
@@ -992,4 +993,26 @@ fn an_empty_plan_writes_an_index_saying_so() {
     assert!(fs::read_to_string(&w[0])
         .unwrap()
         .contains("The plan has no runs."));
+}
+
+/// A run over another post-training method is not the paper's greedy: the claims, table 1 and
+/// figure 7 leave it out, and the figures of its pair draw it under its own label.
+#[test]
+fn runs_over_a_ptq_method_stay_out_of_the_paper_comparisons() {
+    let tmp = TempDir::new();
+    let results = tmp.0.join("results");
+    let mut plan: Vec<PlannedRun> = ALL.iter().map(|f| store(&results, f)).collect();
+    let g = plan
+        .iter_mut()
+        .find(|p| p.experiment == "rt-w4a4-greedy-0.02")
+        .unwrap();
+    g.method = MethodName::Mmse;
+    write_reports(&plan, &baselines_dir(), &tmp.0.join("reports")).unwrap();
+    for f in ["claims.md", "table1.md"] {
+        let md = read(&tmp, &format!("embedded/{f}"));
+        assert!(!md.contains("[rt-w4a4-greedy-0.02]"), "{f}:\n{md}");
+        assert!(md.contains("[rt-w4a4-greedy-auto]"), "{f}");
+    }
+    assert!(!read(&tmp, "embedded/fig7.svg").contains("greedy β=0.02"));
+    assert!(read(&tmp, "embedded/fig6-w4a4-resnet-tiny.svg").contains("greedy β=0.02 over mmse"));
 }
