@@ -85,7 +85,7 @@ pub struct Calibrated {
 
 /// Runs the manifest's post-training method (`quant.method`) for every pair of `pairs` but the
 /// high one, on the calibration images, each under the uniform configuration at that pair
-/// ([`PtqConfig::configuration`]), and installs its layers in `model`: a configuration then
+/// ([`ptq::PtqConfig::configuration`]), and installs its layers in `model`: a configuration then
 /// computes each layer at the low pair with the method's layer, at the high pair with the
 /// spec's quantizer. `None` for `rtn` without bias correction (nothing to install).
 fn apply_method(
