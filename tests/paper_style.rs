@@ -13,7 +13,12 @@ use std::process::Command;
 
 /// resnet18 with random weights and batch-norm statistics, in torchvision's tensor names.
 fn write_weights(path: &Path) {
-    let arch = Arch::new(mpq_vocab::ArchName::Resnet18);
+    write_weights_of(mpq_vocab::ArchName::Resnet18, path);
+}
+
+/// `arch` with random weights and batch-norm statistics, in the reference library's names.
+fn write_weights_of(arch: mpq_vocab::ArchName, path: &Path) {
+    let arch = Arch::new(arch);
     let mut t = mpq_models::train::Params::init(&arch, 5, &Device::Cpu)
         .unwrap()
         .tensors();
@@ -263,4 +268,111 @@ fn skipped_corrupt_images_are_counted_in_the_run_record() {
     let (_, runs) = steps_top1(&results, "r18-skip");
     assert_eq!(first_u64(&runs, "skipped_images"), Some(1));
     assert_eq!(first_u64(&runs, "n_search_images"), Some(18));
+}
+
+/// Every baseline manifest of the paper suite (`experiments/paper/ptq/`: each post-training
+/// method at ResNet50 W4A4 and W4A8, ResNet18 W4A8, MobileNetV2 W6A6) validates and runs end to
+/// end as written, on generated data in place of ImageNet: random weights of its network, the
+/// prepared 32x32 folder, few images, and the methods' iteration counts cut down.
+#[test]
+fn the_paper_suites_baseline_manifests_run_end_to_end_on_generated_data() {
+    let out = mpq(&["validate", "experiments/paper/ptq"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let tmp = tempfile::tempdir().unwrap();
+    let val = tmp.path().join("val");
+    write_folder(&val);
+    let prepared = tmp.path().join("val.safetensors");
+    let out = mpq(&[
+        "data",
+        "prepare",
+        val.to_str().unwrap(),
+        "--out",
+        prepared.to_str().unwrap(),
+        "--resize",
+        "40",
+        "--crop",
+        "32",
+        "--dtype",
+        "f32",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let results = tmp.path().join("results");
+    let mut manifests: Vec<PathBuf> = std::fs::read_dir(root().join("experiments/paper/ptq"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    manifests.sort();
+    assert_eq!(manifests.len(), 20, "5 methods x 4 networks and pairs");
+    let mut weights: Vec<(mpq_vocab::ArchName, PathBuf)> = Vec::new();
+    for m in &manifests {
+        let text: toml::Table = std::fs::read_to_string(m).unwrap().parse().unwrap();
+        let arch: mpq_vocab::ArchName = text["model"]["arch"].as_str().unwrap().parse().unwrap();
+        let method = text["quant"]["method"].as_str().unwrap().to_string();
+        let w = match weights.iter().find(|w| w.0 == arch) {
+            Some(w) => w.1.clone(),
+            None => {
+                let w = tmp.path().join(format!("{arch}.safetensors"));
+                write_weights_of(arch, &w);
+                weights.push((arch, w.clone()));
+                w
+            }
+        };
+        let sets = [
+            format!("model.weights={}", w.display()),
+            "data.dataset=tensors".to_string(),
+            format!("data.path={}", prepared.display()),
+            "data.resize=40".to_string(),
+            "data.crop=32".to_string(),
+            "data.calib_images=4".to_string(),
+            "data.search_split=search".to_string(),
+            "data.search_images=10".to_string(),
+            "data.test_images=4".to_string(),
+            "quant.adaround.iterations=2".to_string(),
+            "quant.adaround.batch_size=2".to_string(),
+            "quant.lapq.max_evaluations=4".to_string(),
+            "quant.lapq.norms=[2.0, 3.0, 4.0]".to_string(),
+            "quant.lapq.search_points=4".to_string(),
+            "quant.mmse.search_points=10".to_string(),
+            "runtime.batch_size=8".to_string(),
+            format!("runtime.results_dir={}", results.display()),
+        ];
+        let mut args = vec!["run", m.to_str().unwrap(), "--quiet"];
+        for s in &sets {
+            args.extend(["--set", s.as_str()]);
+        }
+        let t0 = std::time::Instant::now();
+        let out = mpq(&args);
+        assert!(out.status.success(), "{}: {}", m.display(), stderr(&out));
+        eprintln!("{}: {:.1} s", m.display(), t0.elapsed().as_secs_f64());
+        let name = m.file_stem().unwrap().to_str().unwrap();
+        let dir = single_run_dir(&results, name);
+        let runs = mpq_runner::store::read_parquet(&dir.join("runs.parquet")).unwrap();
+        let steps = mpq_runner::store::read_parquet(&dir.join("steps.parquet")).unwrap();
+        assert_eq!(first_str(&runs, "strategy"), "uniform", "{name}");
+        assert_eq!(first_str(&runs, "method"), method, "{name}");
+        assert_eq!(first_str(&runs, "arch"), arch.to_string(), "{name}");
+        assert_eq!(first_u64(&runs, "n_test_images"), Some(4), "{name}");
+        assert_eq!(steps.height(), 2, "{name}: step 0 and every layer at the pair");
+        let n = first_u64(&runs, "n_layers").unwrap() as usize;
+        let low = steps.column("low_layers").unwrap().str().unwrap().get(1).unwrap();
+        assert_eq!(low.split(',').count(), n, "{name}");
+        assert!(
+            steps
+                .column("test_top1")
+                .unwrap()
+                .f64()
+                .unwrap()
+                .null_count()
+                == 0,
+            "{name}"
+        );
+        let iterations = first_u64(&runs, "method_iterations");
+        match method.as_str() {
+            "adaround" => assert_eq!(iterations, Some(2 * n as u64), "{name}"),
+            "lapq" => assert!(iterations.is_some_and(|i| (1..=4).contains(&i)), "{name}"),
+            "mmse" | "aciq" => assert_eq!(iterations, Some(0), "{name}"),
+            _ => assert_eq!(iterations, None, "{name}: rtn applies nothing"),
+        }
+    }
 }

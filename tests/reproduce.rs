@@ -164,7 +164,7 @@ fn the_paper_suite_validates_and_without_imagenet_fails_with_one_line() {
     let o = mpq(&["validate", "experiments/paper"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = String::from_utf8_lossy(&o.stdout);
-    assert!(out.contains("14 manifest(s) valid"), "{out}");
+    assert!(out.contains("34 manifest(s) valid"), "{out}");
 
     let tmp = tempfile::tempdir().unwrap();
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_mpq"))
@@ -183,7 +183,7 @@ fn the_paper_suite_validates_and_without_imagenet_fails_with_one_line() {
     assert!(!o.status.success());
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(
-        err.contains("paper: 14 of 14 manifests skipped")
+        err.contains("paper: 34 of 34 manifests skipped")
             && err.contains("data.path: empty, and MPQ_IMAGENET_DIR is not set")
             && err.contains("experiments/paper/README.md"),
         "{err}"

@@ -60,6 +60,22 @@ pub struct GreedyVsOneShot {
     pub min_networks: u32,
 }
 
+/// `[greedy_vs_methods]` of `paper.toml`: greedy against the other post-training methods of
+/// table 1.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GreedyVsMethods {
+    pub claim: String,
+    /// The network of the comparison.
+    pub model: PaperModel,
+    /// Greedy's pair and the methods' pair.
+    pub pair: BitPair,
+    /// Greedy's operating point: the relative size of the paper's row (W-comp).
+    pub w_comp: f64,
+    /// Greedy's top-1 over each method's, in points.
+    pub min_advantage_points: f64,
+}
+
 /// `[[search_time]]` of `paper.toml`: the greedy search's duration the paper reports.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -84,6 +100,7 @@ pub struct Table1 {
 pub struct Paper {
     pub result: Vec<PaperResult>,
     pub greedy_vs_one_shot: GreedyVsOneShot,
+    pub greedy_vs_methods: GreedyVsMethods,
     pub search_time: Vec<SearchTime>,
     pub table1: Table1,
 }
@@ -137,6 +154,13 @@ pub fn load_baselines(dir: &Path) -> anyhow::Result<Baselines> {
                 r.beta
             );
         }
+    }
+    let w = paper.greedy_vs_methods.w_comp;
+    if !(w > 0.0 && w <= 1.0) {
+        bail!(
+            "{}: greedy_vs_methods.w_comp must be in (0, 1], got {w}",
+            paper_path.display()
+        );
     }
     if !lit
         .method

@@ -5,8 +5,9 @@
 //!   layers, the FP32 and all-W8A8 top-1 as dashed levels. Fig. 4 = W6A6, 5 = W4A8, 6 = W4A4;
 //!   other pairs get a figure of their own with no paper number.
 //! - Figure 7 ([`literature_figure`]): accuracy change (points) against relative size (W-comp),
-//!   the methods of `literature.toml` as labelled points and the suite's greedy W4A4 runs standing
-//!   for ResNet50 as curves.
+//!   the methods of `literature.toml` as labelled points, the post-training methods this suite
+//!   measured on the network standing for ResNet50 (4-bit weights) as points of their own
+//!   colour, and the suite's greedy W4A4 runs standing for ResNet50 as curves.
 //! - A figure per repeated experiment ([`repeats_figure`]): each repeat as a thin line, their
 //!   mean as the curve and the 95% interval of the mean as a band.
 //!
@@ -53,6 +54,8 @@ const FP32_COLOR: RGBColor = RGBColor(0, 0, 0);
 const INT8_COLOR: RGBColor = RGBColor(128, 128, 128);
 /// Colour of the literature points of figure 7.
 const MARKER_COLOR: RGBColor = RGBColor(64, 64, 64);
+/// Points this project measured (figure 7's methods), apart from the published ones.
+const MEASURED_COLOR: RGBColor = RGBColor(178, 34, 34);
 
 /// The colour of the `i`-th curve, as SVG writes it (`#1F77B4`).
 pub fn curve_color_hex(i: usize) -> String {
@@ -96,6 +99,8 @@ pub(crate) struct Marker {
     pub label: String,
     pub x: f64,
     pub y: f64,
+    /// Measured by this project (drawn in its own colour), not a published number.
+    pub measured: bool,
 }
 
 /// Everything one SVG shows.
@@ -333,15 +338,16 @@ fn draw_chart(
             .map_err(err)?;
     }
     for m in &plot.markers {
+        let color = if m.measured {
+            MEASURED_COLOR
+        } else {
+            MARKER_COLOR
+        };
         chart
             .draw_series(std::iter::once(
                 EmptyElement::at((m.x, m.y))
-                    + Circle::new((0, 0), 5, MARKER_COLOR.filled())
-                    + Text::new(
-                        m.label.clone(),
-                        (8, -16),
-                        (FONT, 12).into_font().color(&MARKER_COLOR),
-                    ),
+                    + Circle::new((0, 0), 5, color.filled())
+                    + Text::new(m.label.clone(), (8, -16), (FONT, 12).into_font().color(&color)),
             ))
             .map_err(err)?;
     }
@@ -654,22 +660,49 @@ pub(crate) fn repeats_figure(suite: &str, rep: &Repeated) -> Plot {
 /// region of the published methods.
 pub const FIG7_Y_MARGIN: f64 = 4.0;
 
-/// Figure 7 for one suite: the literature methods as labelled points, and one curve per
-/// finished greedy W4A4 run standing for ResNet50 (`entries`, already selected; a repeated
-/// experiment among them as its mean with a band), each step at (relative size, top-1 minus
-/// the run's FP32 top-1 in points), held-out when every run has held-out scores.
+/// Figure 7 for one suite: the literature methods as labelled points, this suite's measured
+/// post-training methods standing for ResNet50 at 4 weight bits (`measured`: finished uniform
+/// runs, `crate::methods`) as points of their own colour, and one curve per finished greedy
+/// W4A4 run standing for ResNet50 (`entries`, already selected; a repeated experiment among
+/// them as its mean with a band), each step at (relative size, top-1 minus the run's FP32
+/// top-1 in points), held-out when every run drawn has held-out scores.
 pub(crate) fn literature_figure(
     suite: &str,
     literature: &[Method],
     entries: &[&Entry],
     repeated: &[Repeated],
+    measured: &[crate::methods::Measured],
 ) -> Plot {
+    let score = Score::of(
+        entries
+            .iter()
+            .filter_map(|e| e.result.as_ref())
+            .chain(measured.iter().map(|m| m.run)),
+    );
+    let measured_markers: Vec<Marker> = measured
+        .iter()
+        .filter_map(|m| {
+            let y = match score {
+                Score::HeldOut => m.change_vs_fp32()?.points,
+                Score::Search => m.search_change(),
+            };
+            Some(Marker {
+                label: format!(
+                    "{} {} (measured, {})",
+                    m.entry.plan.method, m.entry.plan.pair, m.entry.plan.arch
+                ),
+                x: m.step.rel_size,
+                y,
+                measured: true,
+            })
+        })
+        .collect();
     let floor = literature
         .iter()
         .map(|m| m.change)
+        .chain(measured_markers.iter().map(|m| m.y))
         .fold(f64::INFINITY, f64::min)
         - FIG7_Y_MARGIN;
-    let score = Score::of(entries.iter().filter_map(|e| e.result.as_ref()));
     let d = drawn(entries, repeated, score, true, |s| s.rel_size);
     let mut notes = Vec::new();
     let mut curves = Vec::new();
@@ -703,7 +736,9 @@ pub(crate) fn literature_figure(
             label: format!("{} (W{}A{})", m.name, m.weight_bits, m.act_bits),
             x: m.w_comp,
             y: m.change,
+            measured: false,
         })
+        .chain(measured_markers)
         .collect();
     Plot {
         title: format!(

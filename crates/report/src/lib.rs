@@ -24,6 +24,7 @@ mod claims;
 mod evidence;
 mod figures;
 mod fmt;
+mod methods;
 mod plan;
 pub mod query;
 mod repeats;
@@ -33,7 +34,7 @@ mod summary;
 mod tables;
 
 pub use baselines::{
-    load_baselines, Baselines, GreedyVsOneShot, Method, Paper, PaperResult, SearchTime, Table1,
+    load_baselines, Baselines, GreedyVsMethods, GreedyVsOneShot, Method, Paper, PaperResult, SearchTime, Table1,
 };
 pub use evidence::{Verdict, BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED};
 pub use figures::{curve_color_hex, figure_number, FIG7_Y_MARGIN};

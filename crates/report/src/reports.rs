@@ -24,7 +24,7 @@ use crate::tables::{
     table1_markdown,
 };
 use mpq_io::write_atomic;
-use mpq_vocab::{ArchName, BitPair};
+use mpq_vocab::{ArchName, BitPair, PaperModel, StrategyName};
 
 /// A name usable as one path component: letters, digits, `-`, `_` and `.` kept, anything else
 /// `_`.
@@ -144,10 +144,13 @@ fn write_suite(
         out,
     )?;
 
-    // Figures 4-6: one per (pair, arch) planned with runs over all layers; paper figures first.
+    // Figures 4-6: one per (pair, arch) planned with searches over all layers; paper figures
+    // first. The uniform runs of the post-training methods (one configuration) are figure 7's
+    // points and table 1's rows, not curves.
+    let curve = |e: &&Entry| e.full_ground_set() && e.plan.strategy != StrategyName::Uniform;
     let mut keys: Vec<(u32, BitPair, &str, ArchName)> = entries
         .iter()
-        .filter(|e| e.full_ground_set())
+        .filter(curve)
         .map(|e| {
             (
                 figure_number(e.plan.pair).unwrap_or(u32::MAX),
@@ -164,7 +167,7 @@ fn write_suite(
     for (_, pair, _, arch) in keys {
         let of: Vec<&Entry> = entries
             .iter()
-            .filter(|e| e.full_ground_set() && e.plan.pair == pair && e.plan.arch == arch)
+            .filter(|e| curve(e) && e.plan.pair == pair && e.plan.arch == arch)
             .collect();
         let mine: Vec<_> = reps
             .iter()
@@ -182,7 +185,11 @@ fn write_suite(
         .filter(|r| ours.iter().any(|e| e.plan.experiment == r.experiment))
         .cloned()
         .collect();
-    let fig7 = literature_figure(suite, &baselines.literature, &ours, &mine);
+    let methods: Vec<_> = crate::methods::measured(entries)
+        .into_iter()
+        .filter(|m| m.entry.plan.stands_for(PaperModel::ResNet50) && m.entry.plan.pair.w == 4)
+        .collect();
+    let fig7 = literature_figure(suite, &baselines.literature, &ours, &mine, &methods);
     write(dir, "fig7.svg", render(&fig7)?.as_bytes(), out)?;
     figures.push(("fig7.svg".to_string(), fig7.title));
     for r in &reps {

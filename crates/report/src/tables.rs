@@ -8,6 +8,7 @@ use crate::baselines::Baselines;
 use crate::claims::run_cell;
 use crate::evidence::{pct_ci, PairedChange};
 use crate::fmt::{cell, fixed, int, Align, Table, DASH, NOT_RUN};
+use crate::methods::{answer, greedy_beside, groups, measured};
 use crate::plan::{Entry, Score};
 use crate::rules::{change_points, smallest_within_change};
 use mpq_vocab::{ArchName, BitPair, PaperModel, StrategyName};
@@ -45,6 +46,150 @@ const TABLE1: [(&str, Align); 8] = [
 
 /// The ImageNet validation images the literature's numbers were measured on.
 const IMAGENET_VAL: u32 = 50_000;
+
+const MEASURED: [(&str, Align); 9] = [
+    ("method", Align::Left),
+    ("settings", Align::Left),
+    ("W-comp", Align::Right),
+    ("top-1 (%) [95% Wilson]", Align::Right),
+    ("change (points) [95% paired]", Align::Right),
+    ("method time (s)", Align::Right),
+    ("method iterations", Align::Right),
+    ("scored on", Align::Left),
+    ("run", Align::Left),
+];
+
+const ANSWER: [(&str, Align); 9] = [
+    ("greedy run", Align::Left),
+    ("within the change of", Align::Left),
+    ("that change on the search images (points)", Align::Right),
+    ("step", Align::Right),
+    ("W-comp", Align::Right),
+    ("top-1 (%) [95% Wilson]", Align::Right),
+    ("change (points) [95% paired]", Align::Right),
+    ("greedy − method (points) [95% paired]", Align::Right),
+    ("McNemar p", Align::Right),
+];
+
+/// Table 1's measured part: per (arch, pair) with uniform runs, each method's configuration
+/// and greedy's smallest model within each one's change (`crate::methods`).
+fn measured_section(md: &mut String, entries: &[Entry]) {
+    let all = measured(entries);
+    let _ = writeln!(
+        md,
+        "## Measured on this suite's networks\n\n\
+         Every post-training method this suite ran (`search.strategy = \"uniform\"`: every layer \
+         at the pair by `quant.method`, one configuration; `rtn` is the spec's quantizer), on the \
+         same model, data and FP32 model as greedy, scored on the run's held-out images (images \
+         neither calibration nor search saw) with the 95% Wilson interval of the top-1 and the \
+         95% paired bootstrap interval of the change against the FP32 model (the search images, \
+         without intervals, when a run has no held-out scores). *W-comp* = model bits / FP32 \
+         bits; *method time* and *iterations*: `runs.method_s` and `runs.method_iterations` \
+         (AdaRound's Adam steps, LAPQ's loss evaluations, 0 for the closed-form methods).\n\n\
+         Then greedy's answer to each method: for every greedy run over all layers of the same \
+         network and pair scored on the same held-out images (the spec's quantizer, or `over` \
+         another method), the smallest model among its steps whose change against the FP32 \
+         model on the search images is no worse than the method's change there (ties: higher \
+         top-1, then earlier step; chosen on the search images, as the paper's table picks its \
+         operating point), reported on the held-out images, with its difference to the method's \
+         configuration image by image (95% paired bootstrap interval, exact McNemar p).\n"
+    );
+    let keys = groups(entries);
+    if keys.is_empty() {
+        let _ = writeln!(md, "This suite plans no uniform run of a post-training method.\n");
+    }
+    for (arch, pair) in keys {
+        let planned: Vec<&Entry> = entries
+            .iter()
+            .filter(|e| {
+                e.plan.strategy == StrategyName::Uniform
+                    && e.plan.arch == arch
+                    && e.plan.pair == pair
+            })
+            .collect();
+        let mine: Vec<_> = all
+            .iter()
+            .filter(|m| m.entry.plan.arch == arch && m.entry.plan.pair == pair)
+            .collect();
+        let _ = writeln!(md, "### {} at {pair}\n", planned[0].plan.arch_label());
+        let mut t = Table::new(&MEASURED);
+        if let Some(m) = mine.first() {
+            let score = Score::of([m.run]);
+            t.push(vec![
+                "FP32".to_string(),
+                DASH.to_string(),
+                "1".to_string(),
+                pct_ci(m.run.fp32(score), m.run.images(score)),
+                DASH.to_string(),
+                DASH.to_string(),
+                DASH.to_string(),
+                score.describe().to_string(),
+                cell(&m.run.run.run_id),
+            ]);
+        }
+        for e in &planned {
+            let Some(m) = mine.iter().find(|m| std::ptr::eq(m.entry, *e)) else {
+                let mut row = vec![e.plan.method.to_string()];
+                row.extend(std::iter::repeat_n(NOT_RUN.to_string(), 7));
+                row.push(cell(&e.plan.experiment));
+                t.push(row);
+                continue;
+            };
+            let score = Score::of([m.run]);
+            let change = match (score, m.change_vs_fp32()) {
+                (Score::HeldOut, Some(c)) => c.cell(),
+                _ => format!("{:+.3}", m.search_change()),
+            };
+            t.push(vec![
+                e.plan.method.to_string(),
+                cell(&m.settings()),
+                fixed(Some(m.step.rel_size), 4),
+                pct_ci(m.top1(score), m.run.images(score)),
+                change,
+                fixed(m.run.run.method_s, 2),
+                int(m.run.run.method_iterations.map(|i| i as i64)),
+                score.describe().to_string(),
+                format!("{} [{}]", cell(&m.run.run.run_id), cell(&e.plan.experiment)),
+            ]);
+        }
+        md.push_str(&t.render(""));
+        md.push('\n');
+        let mut a = Table::new(&ANSWER);
+        for m in &mine {
+            for g in greedy_beside(entries, m) {
+                let r = g.result.as_ref().expect("finished");
+                let mut row = vec![
+                    format!("{} [{}]", cell(&g.label()), cell(&g.plan.experiment)),
+                    m.entry.plan.method.to_string(),
+                    format!("{:+.3}", m.search_change()),
+                ];
+                match answer(r, m) {
+                    None => row.extend(std::iter::repeat_n(DASH.to_string(), 6)),
+                    Some(ans) => {
+                        let score = Score::of([r, m.run]);
+                        row.push(int(ans.point.step));
+                        row.push(fixed(Some(ans.point.rel_size), 4));
+                        row.push(pct_ci(
+                            crate::plan::step_top1(ans.step, score),
+                            r.images(score),
+                        ));
+                        row.push(ans.change.map_or(DASH.to_string(), |c| c.cell()));
+                        row.push(ans.versus.map_or(DASH.to_string(), |c| c.cell()));
+                        row.push(
+                            ans.versus
+                                .map_or(DASH.to_string(), |c| format!("{:.3}", c.p_value)),
+                        );
+                    }
+                }
+                a.push(row);
+            }
+        }
+        md.push_str(&a.render(
+            "*No finished greedy run of this network and pair on the same held-out images.*",
+        ));
+        md.push('\n');
+    }
+}
 
 /// `table1.md` of one suite.
 pub(crate) fn table1_markdown(suite: &str, entries: &[Entry], b: &Baselines) -> String {
@@ -115,9 +260,16 @@ pub(crate) fn table1_markdown(suite: &str, entries: &[Entry], b: &Baselines) -> 
     let mut md = String::new();
     let _ = writeln!(
         md,
-        "# Table 1: ResNet50 4-bit against other post-training methods ({suite} suite)\n\n\
-         Generated by `mpq report` from `experiments/baselines/literature.toml` and the suite's \
-         current runs; do not edit. The literature rows are each paper's published numbers \
+        "# Table 1: greedy against other post-training methods ({suite} suite)\n\n\
+         Generated by `mpq report` from the suite's current runs and \
+         `experiments/baselines/literature.toml`; do not edit. First what this project \
+         measured, then, apart, the paper's table (published ImageNet ResNet50 numbers).\n"
+    );
+    measured_section(&mut md, entries);
+    let _ = writeln!(
+        md,
+        "## Published: ResNet50 4-bit on ImageNet (appendix table 1 of the paper)\n\n\
+         The literature rows are each paper's published numbers \
          (*baseline* = that paper's own FP32 top-1, *change* = top-1 − baseline, *W-comp* = \
          model bits / FP32 bits), with the Wilson 95% interval of a top-1 over the {IMAGENET_VAL} \
          ImageNet validation images. This project's rows: one per greedy W4A4 run over all \
@@ -148,15 +300,19 @@ pub(crate) fn table1_markdown(suite: &str, entries: &[Entry], b: &Baselines) -> 
     md
 }
 
-const COST: [(&str, Align); 12] = [
+const COST: [(&str, Align); 16] = [
     ("experiment", Align::Left),
     ("arch", Align::Left),
     ("pair", Align::Left),
     ("strategy", Align::Left),
     ("β", Align::Left),
+    ("method", Align::Left),
     ("search layers", Align::Left),
     ("evaluations", Align::Right),
     ("work (full evaluations)", Align::Right),
+    ("method time (s)", Align::Right),
+    ("method passes", Align::Right),
+    ("method iterations", Align::Right),
     ("wall time (s)", Align::Right),
     ("device", Align::Left),
     ("search images", Align::Right),
@@ -206,14 +362,18 @@ pub(crate) fn search_cost_markdown(suite: &str, entries: &[Entry]) -> String {
                 e.result.as_ref().map(|r| r.run.beta),
             ))
             .replace("β=", ""),
+            p.method.to_string(),
             search_layers_cell(e),
         ];
         match &e.result {
-            None => row.extend(std::iter::repeat_n(NOT_RUN.to_string(), 6)),
+            None => row.extend(std::iter::repeat_n(NOT_RUN.to_string(), 9)),
             Some(r) => {
                 let i = &r.run;
                 row.push(i.evals.to_string());
                 row.push(fixed(Some(i.work), 1));
+                row.push(fixed(i.method_s, 2));
+                row.push(int(i.method_passes.map(|x| x as i64)));
+                row.push(int(i.method_iterations.map(|x| x as i64)));
                 row.push(fixed(Some(i.wall_s), 1));
                 row.push(cell(&i.device));
                 row.push(i.n_search_images.to_string());
@@ -280,7 +440,12 @@ pub(crate) fn search_cost_markdown(suite: &str, entries: &[Entry]) -> String {
          Generated by `mpq report` from the suite's current runs; do not edit. One row per \
          planned run. *Evaluations*: configurations the search evaluated (the all-W8A8 model not \
          counted); *work*: the search's cost in full-evaluation equivalents (a partial \
-         evaluation on fewer images counts as that fraction); *wall time*: the whole run; \
+         evaluation on fewer images counts as that fraction); *method*: `quant.method`, the \
+         post-training method of the layers at the low pair, with its cost: *method time* \
+         (seconds, part of the wall time), *passes* (forward passes of the network over the \
+         calibration images) and *iterations* (AdaRound's Adam steps over all layers, LAPQ's \
+         loss evaluations, 0 for the closed-form methods; `—` when nothing was applied: `rtn` \
+         without bias correction); *wall time*: the whole run; \
          *search layers*: `all`, or the reduced ground set searched. `{NOT_RUN}`: planned but \
          without a result; `{DASH}`: not recorded.\n"
     );

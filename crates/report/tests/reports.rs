@@ -839,8 +839,8 @@ fn not_run_everywhere_and_no_invented_numbers() {
     let md = read(&tmp, "paper/search-cost.md");
     assert_eq!(
         row(&md, "resnet50-w4a8-greedy-0.025"),
-        "| resnet50-w4a8-greedy-0.025 | resnet50 | W4A8 | greedy | 0.025 | — | not run | not run \
-         | not run | not run | not run | not run |"
+        "| resnet50-w4a8-greedy-0.025 | resnet50 | W4A8 | greedy | 0.025 | rtn | — | not run | \
+         not run | not run | not run | not run | not run | not run | not run | not run |"
     );
     let md = read(&tmp, "paper/summary.md");
     assert!(row(&md, "resnet50-w4a8-greedy-0.025").ends_with("| — | not run |"));
@@ -857,8 +857,8 @@ fn search_cost_per_run_and_relative_to_greedy() {
     assert_eq!(
         row(&md, "| rt-w4a4-exhaustive |"),
         format!(
-            "| rt-w4a4-exhaustive | resnet-tiny | W4A4 | exhaustive | 0 | 0,1,2 | 8 | 8.0 | 40.0 | \
-             cpu | 512 | {} |",
+            "| rt-w4a4-exhaustive | resnet-tiny | W4A4 | exhaustive | 0 | rtn | 0,1,2 | 8 | 8.0 | — \
+             | — | — | 40.0 | cpu | 512 | {} |",
             rid(&X)
         )
     );
@@ -866,8 +866,8 @@ fn search_cost_per_run_and_relative_to_greedy() {
     assert_eq!(
         row(&md, "| rt-w4a8-one-shot |"),
         format!(
-            "| rt-w4a8-one-shot | resnet-tiny | W4A8 | one-shot | 0 | all | 7 | 10.0 | 100.0 | cpu \
-             | 512 | {} |",
+            "| rt-w4a8-one-shot | resnet-tiny | W4A8 | one-shot | 0 | rtn | all | 7 | 10.0 | — | — \
+             | — | 100.0 | cpu | 512 | {} |",
             rid(&O8)
         )
     );

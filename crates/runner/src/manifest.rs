@@ -780,6 +780,15 @@ fn check(m: &Manifest, fig: &Figment, layers: &Layers) -> Result<(), ManifestErr
     } else {
         m.search.layers.len()
     };
+    if m.search.max_steps > 0 && !m.search.strategy.nested() {
+        return fail(
+            "search.max_steps",
+            format!(
+                "{} finds every step at once: a step limit does not apply (leave it 0)",
+                m.search.strategy
+            ),
+        );
+    }
     if m.search.strategy == StrategyName::Exhaustive && searchable > m.search.max_layers {
         return fail(
             "search.strategy",

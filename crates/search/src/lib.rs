@@ -4,7 +4,8 @@
 //! sensitivities (Wu et al. 2020, as the paper extends it), plus strategies that put them in
 //! context: lazy (Minoux's accelerated) greedy, screened greedy (candidates screened on part of
 //! the images), exhaustive search (the optimum per set size, on a few layers) and a random order
-//! (the floor any search must beat).
+//! (the floor any search must beat); and no search at all, every layer at the low pair at
+//! once (`uniform`: a post-training baseline's single configuration).
 //!
 //! This crate exists so that the search logic (which sets are evaluated, in which order, how
 //! ties break, what is recorded, how many evaluations it costs) lives apart from the expensive
@@ -14,7 +15,7 @@
 //! hand-written set functions in microseconds, and the runner plugs a quantized network in.
 //!
 //! Layout: [`mod@objective`] holds eq. 2 and the automatic beta; `greedy`, `one_shot`, `lazy`,
-//! `screened`, `exhaustive` and `random` hold the strategies; `state` holds the bookkeeping they
+//! `screened`, `exhaustive`, `random` and `uniform` hold the strategies; `state` holds the bookkeeping they
 //! share (the current set, the cumulative evaluation count and work, the recorded steps and
 //! candidates, the calls to the evaluator).
 
@@ -28,6 +29,7 @@ mod one_shot;
 mod random;
 mod screened;
 mod state;
+mod uniform;
 
 pub use objective::{auto_beta, objective, AutoBetaError};
 
@@ -214,6 +216,11 @@ pub enum Strategy {
         /// The generator's seed; the same seed gives the same order.
         seed: u64,
     },
+    /// No search: step 1 moves every searchable layer to the low pair at once (one
+    /// evaluation; steps 0 and 1 only, step 1 without a layer index, as exhaustive's). The
+    /// uniform configuration of a post-training baseline. Accuracy alone (beta 0); refuses a
+    /// step limit.
+    Uniform,
 }
 
 impl Strategy {
@@ -227,6 +234,7 @@ impl Strategy {
             Strategy::ScreenedGreedy { .. } => N::ScreenedGreedy,
             Strategy::Exhaustive { .. } => N::Exhaustive,
             Strategy::Random { .. } => N::Random,
+            Strategy::Uniform => N::Uniform,
         }
     }
 
@@ -246,7 +254,7 @@ impl Strategy {
             | Strategy::LazyGreedy { beta }
             | Strategy::ScreenedGreedy { beta, .. }
             | Strategy::Exhaustive { beta, .. } => Some(beta),
-            Strategy::OneShot | Strategy::Random { .. } => None,
+            Strategy::OneShot | Strategy::Random { .. } | Strategy::Uniform => None,
         }
     }
 }
@@ -540,9 +548,10 @@ pub enum SearchError<E> {
         /// The index given twice.
         layer_index: usize,
     },
-    /// A step limit given to a strategy that finds all its steps at once (exhaustive).
-    #[error("exhaustive search finds every step at once: a step limit (max_steps) does not apply")]
-    MaxStepsUnsupported,
+    /// A step limit given to a strategy that finds all its steps at once (exhaustive) or has a
+    /// single step (uniform).
+    #[error("{0} finds every step at once: a step limit (max_steps) does not apply")]
+    MaxStepsUnsupported(mpq_vocab::StrategyName),
     /// N = 0, or an empty searchable list.
     #[error("the problem has no (searchable) layers")]
     Empty,
@@ -550,7 +559,7 @@ pub enum SearchError<E> {
 
 /// Evaluator queries a strategy spends on M searchable layers (step 0 not counted), when known
 /// up front: M(M+1)/2 for greedy, 2M-1 for one-shot, 2^M - 1 for exhaustive (`None` when that
-/// overflows), M for random; `None` for lazy greedy and screened greedy, which depend on the
+/// overflows), M for random, 1 for uniform; `None` for lazy greedy and screened greedy, which depend on the
 /// values (see [`work_max`] for a bound).
 pub fn evals_total(strategy: Strategy, m: usize) -> Option<usize> {
     match strategy {
@@ -559,6 +568,7 @@ pub fn evals_total(strategy: Strategy, m: usize) -> Option<usize> {
         Strategy::LazyGreedy { .. } | Strategy::ScreenedGreedy { .. } => None,
         Strategy::Exhaustive { .. } => 1usize.checked_shl(m as u32).map(|x| x - 1),
         Strategy::Random { .. } => Some(m),
+        Strategy::Uniform => Some(1),
     }
 }
 
@@ -573,6 +583,7 @@ pub fn work_max(strategy: Strategy, m: usize) -> f64 {
         Strategy::OneShot => (2 * m).saturating_sub(1) as f64,
         Strategy::Exhaustive { .. } => 2f64.powi(m as i32) - 1.0,
         Strategy::Random { .. } => m as f64,
+        Strategy::Uniform => 1.0,
     }
 }
 
@@ -585,7 +596,8 @@ fn evals_limited(strategy: Strategy, m: usize, k: usize) -> Option<usize> {
         Strategy::Random { .. } => Some(k),
         Strategy::LazyGreedy { .. }
         | Strategy::ScreenedGreedy { .. }
-        | Strategy::Exhaustive { .. } => None,
+        | Strategy::Exhaustive { .. }
+        | Strategy::Uniform => None,
     }
 }
 
@@ -613,8 +625,11 @@ pub fn run<E: Evaluator>(
     let ground = problem.ground_set()?;
     let m = ground.len();
     check_settings(strategy, problem, &ground)?;
-    let last = problem.max_steps.map_or(m, |k| k.clamp(1, m));
-    let (total, work) = if last == m {
+    let last = match strategy {
+        Strategy::Uniform => 1,
+        _ => problem.max_steps.map_or(m, |k| k.clamp(1, m)),
+    };
+    let (total, work) = if last == m || strategy == Strategy::Uniform {
         (evals_total(strategy, m), work_max(strategy, m))
     } else {
         (
@@ -647,6 +662,10 @@ pub fn run<E: Evaluator>(
         Strategy::Exhaustive { beta, .. } => exhaustive::exhaustive(&mut s, beta, top0, eval, obs)?,
         Strategy::Random { seed } => {
             random::random(&mut s, seed, top0, eval, obs)?;
+            0.0
+        }
+        Strategy::Uniform => {
+            uniform::uniform(&mut s, top0, eval, obs)?;
             0.0
         }
     };
@@ -690,9 +709,12 @@ fn check_settings<E>(
                 return Err(SearchError::BadZ(z));
             }
         }
+        Strategy::Uniform if problem.max_steps.is_some() => {
+            return Err(SearchError::MaxStepsUnsupported(strategy.name()));
+        }
         Strategy::Exhaustive { max_layers, .. } => {
             if problem.max_steps.is_some() {
-                return Err(SearchError::MaxStepsUnsupported);
+                return Err(SearchError::MaxStepsUnsupported(strategy.name()));
             }
             let max = max_layers.min(63);
             if ground.len() > max {

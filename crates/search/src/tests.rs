@@ -12,6 +12,7 @@ mod max_steps;
 mod random;
 mod screened;
 mod support;
+mod uniform;
 
 /// A set function given as a closure; logs every set it is asked about (as sorted indices).
 struct Fun<F: FnMut(&[bool]) -> f64> {

@@ -44,7 +44,7 @@ mod tests {
         let e = "gready".parse::<StrategyName>().unwrap_err().to_string();
         assert_eq!(
             e,
-            "unknown strategy \"gready\" (known: greedy, lazy-greedy, screened-greedy, one-shot, random, exhaustive)"
+            "unknown strategy \"gready\" (known: greedy, lazy-greedy, screened-greedy, one-shot, random, exhaustive, uniform)"
         );
         assert!(StrategyName::Greedy < StrategyName::OneShot);
         assert_eq!(

@@ -18,6 +18,9 @@ crate::names! {
         Random = "random",
         /// The best set of each size, by trying every set (small N only).
         Exhaustive = "exhaustive",
+        /// No search: every layer at the low pair at once (a post-training baseline's
+        /// configuration, one evaluation).
+        Uniform = "uniform",
     }
 }
 
@@ -29,15 +32,15 @@ impl StrategyName {
             | StrategyName::LazyGreedy
             | StrategyName::ScreenedGreedy
             | StrategyName::Exhaustive => true,
-            StrategyName::OneShot | StrategyName::Random => false,
+            StrategyName::OneShot | StrategyName::Random | StrategyName::Uniform => false,
         }
     }
 
     /// Whether its steps are nested sets, each adding one layer (all but exhaustive, whose
-    /// step k is the best set of size k).
+    /// step k is the best set of size k, and uniform, whose step 1 is every layer).
     pub const fn nested(self) -> bool {
         match self {
-            StrategyName::Exhaustive => false,
+            StrategyName::Exhaustive | StrategyName::Uniform => false,
             StrategyName::Greedy
             | StrategyName::LazyGreedy
             | StrategyName::ScreenedGreedy

@@ -298,6 +298,7 @@ pub fn strategy_of(m: &Manifest) -> Strategy {
         StrategyName::Random => Strategy::Random {
             seed: m.experiment.seed,
         },
+        StrategyName::Uniform => Strategy::Uniform,
     }
 }
 

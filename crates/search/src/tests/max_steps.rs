@@ -95,6 +95,6 @@ fn exhaustive_refuses_a_limit_before_evaluating() {
         &mut NoObserver,
     )
     .unwrap_err();
-    assert!(matches!(err, SearchError::MaxStepsUnsupported));
+    assert!(matches!(err, SearchError::MaxStepsUnsupported(_)));
     assert!(e.calls.is_empty());
 }

@@ -1,0 +1,174 @@
+//! The post-training methods this project measured (issue 13): runs with `search.strategy =
+//! "uniform"`, one configuration each (every layer at the run's pair by `quant.method`), set
+//! beside greedy's curve on the same network, pair and images. Table 1's measured part, the
+//! claims' "greedy beats the other methods" and figure 7's measured points read them here.
+//!
+//! Rules (stated in table1.md and claims.md too):
+//! - a baseline is a finished uniform run over all layers; its configuration is step 1;
+//! - greedy's side is every greedy run over all layers of the same arch and pair (the spec's
+//!   quantizer or another method under it) scored on the same held-out images (same
+//!   `test_digest`), so that every comparison is paired image by image;
+//! - greedy's smallest model within a baseline's change is chosen on the search images (the
+//!   change of the baseline's configuration against the FP32 model there, which both runs
+//!   measured on the same search images), by [`smallest_within_change`], and then reported on
+//!   the held-out images.
+
+use crate::evidence::PairedChange;
+use crate::plan::{step_top1, Entry, RunResult, Score};
+use crate::rules::{smallest_within_change, TradeOff};
+use mpq_vocab::{ArchName, BitPair, StepRow, StrategyName};
+
+/// A finished uniform run and its single configuration (step 1).
+pub(crate) struct Measured<'e, 'a> {
+    pub entry: &'e Entry<'a>,
+    pub run: &'e RunResult,
+    pub step: &'e StepRow,
+}
+
+impl<'e, 'a> Measured<'e, 'a> {
+    /// The configuration's top-1 on `score`'s images.
+    pub fn top1(&self, score: Score) -> Option<f64> {
+        step_top1(self.step, score)
+    }
+
+    /// Its held-out change against the run's FP32 model, paired.
+    pub fn change_vs_fp32(&self) -> Option<PairedChange> {
+        PairedChange::of(&self.run.step_correct(self.step)?, &self.run.fp32_correct()?)
+    }
+
+    /// Its change against FP32 on the search images, in points.
+    pub fn search_change(&self) -> f64 {
+        100.0 * (self.step.top1 - self.run.run.fp32_top1)
+    }
+
+    /// The method's settings, from the run's resolved manifest: `quant.method`, bias
+    /// correction, `first_last_high` and the method's own table (`quant.<method>`), as
+    /// `key=value` pairs.
+    pub fn settings(&self) -> String {
+        settings(&self.run.run.manifest, &self.entry.plan.method.to_string())
+    }
+}
+
+/// `key=value` pairs of the quant settings that shape `method` in a resolved manifest's text.
+pub(crate) fn settings(manifest: &str, method: &str) -> String {
+    let Ok(v) = manifest.parse::<toml::Table>() else {
+        return crate::fmt::DASH.to_string();
+    };
+    let Some(q) = v.get("quant").and_then(|q| q.as_table()) else {
+        return crate::fmt::DASH.to_string();
+    };
+    let mut parts = Vec::new();
+    for key in ["bias_correction", "first_last_high"] {
+        if let Some(x) = q.get(key) {
+            parts.push(format!("{key}={x}"));
+        }
+    }
+    if let Some(own) = q.get(method).and_then(|t| t.as_table()) {
+        for (k, x) in own {
+            parts.push(format!("{k}={x}"));
+        }
+    }
+    parts.join(", ")
+}
+
+/// The finished uniform runs over all layers among `entries`, in table order.
+pub(crate) fn measured<'e, 'a>(entries: &'e [Entry<'a>]) -> Vec<Measured<'e, 'a>> {
+    entries
+        .iter()
+        .filter(|e| e.plan.strategy == StrategyName::Uniform && e.full_ground_set())
+        .filter_map(|e| {
+            let run = e.result.as_ref()?;
+            let step = run.steps.iter().find(|s| s.step == 1)?;
+            Some(Measured {
+                entry: e,
+                run,
+                step,
+            })
+        })
+        .collect()
+}
+
+/// The (arch, pair) groups that have planned uniform runs, in table order.
+pub(crate) fn groups(entries: &[Entry]) -> Vec<(ArchName, BitPair)> {
+    let mut keys: Vec<(ArchName, BitPair)> = entries
+        .iter()
+        .filter(|e| e.plan.strategy == StrategyName::Uniform)
+        .map(|e| (e.plan.arch, e.plan.pair))
+        .collect();
+    keys.dedup();
+    keys
+}
+
+/// The finished greedy runs over all layers of `arch` at `pair` scored on `m`'s held-out
+/// images (any method under the search).
+pub(crate) fn greedy_beside<'e, 'a>(
+    entries: &'e [Entry<'a>],
+    m: &Measured,
+) -> Vec<&'e Entry<'a>> {
+    entries
+        .iter()
+        .filter(|e| {
+            e.plan.strategy == StrategyName::Greedy
+                && e.plan.arch == m.entry.plan.arch
+                && e.plan.pair == m.entry.plan.pair
+                && e.full_ground_set()
+                && e.result.as_ref().is_some_and(|r| {
+                    r.run.test_digest.is_some() && r.run.test_digest == m.run.run.test_digest
+                })
+        })
+        .collect()
+}
+
+/// Greedy's answer to one baseline: its smallest model whose change on the search images is
+/// no worse than the baseline's, and how it scores against the baseline on the held-out images.
+pub(crate) struct Answer<'r> {
+    pub point: TradeOff,
+    pub step: &'r StepRow,
+    /// Greedy's step against the baseline's configuration, image by image.
+    pub versus: Option<PairedChange>,
+    /// Greedy's step against its FP32 model.
+    pub change: Option<PairedChange>,
+}
+
+/// Greedy run `g`'s smallest model within `m`'s change (see the module rules); `None` when no
+/// step qualifies.
+pub(crate) fn answer<'r>(g: &'r RunResult, m: &Measured) -> Option<Answer<'r>> {
+    let point = smallest_within_change(
+        &g.points(Score::Search),
+        g.run.fp32_top1,
+        m.search_change(),
+    )?;
+    let step = g.step(point.step)?;
+    let versus = g
+        .step_correct(step)
+        .zip(m.run.step_correct(m.step))
+        .and_then(|(a, b)| PairedChange::of(&a, &b));
+    let change = g
+        .step_correct(step)
+        .zip(g.fp32_correct())
+        .and_then(|(a, b)| PairedChange::of(&a, &b));
+    Some(Answer {
+        point,
+        step,
+        versus,
+        change,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_are_the_method_table_and_the_shared_switches() {
+        let text = "[quant]\npair = \"W4A4\"\nmethod = \"adaround\"\nfirst_last_high = false\n\
+                    bias_correction = \"mean\"\n[quant.adaround]\niterations = 20\nseed = 0\n\
+                    [quant.lapq]\nsample = 5\n";
+        assert_eq!(
+            settings(text, "adaround"),
+            "bias_correction=\"mean\", first_last_high=false, iterations=20, seed=0"
+        );
+        assert_eq!(settings(text, "rtn"), "bias_correction=\"mean\", first_last_high=false");
+        assert_eq!(settings("not toml [", "rtn"), crate::fmt::DASH);
+    }
+}
