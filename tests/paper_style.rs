@@ -353,9 +353,19 @@ fn the_paper_suites_baseline_manifests_run_end_to_end_on_generated_data() {
         assert_eq!(first_str(&runs, "method"), method, "{name}");
         assert_eq!(first_str(&runs, "arch"), arch.to_string(), "{name}");
         assert_eq!(first_u64(&runs, "n_test_images"), Some(4), "{name}");
-        assert_eq!(steps.height(), 2, "{name}: step 0 and every layer at the pair");
+        assert_eq!(
+            steps.height(),
+            2,
+            "{name}: step 0 and every layer at the pair"
+        );
         let n = first_u64(&runs, "n_layers").unwrap() as usize;
-        let low = steps.column("low_layers").unwrap().str().unwrap().get(1).unwrap();
+        let low = steps
+            .column("low_layers")
+            .unwrap()
+            .str()
+            .unwrap()
+            .get(1)
+            .unwrap();
         assert_eq!(low.split(',').count(), n, "{name}");
         assert!(
             steps

@@ -398,7 +398,11 @@ fn methods_section(md: &mut String, entries: &[Entry], b: &Baselines) {
             let mut row = vec![
                 cell(&g.plan.model_label()),
                 cell(&format!("{} [{}]", g.label(), g.plan.experiment)),
-                cell(&format!("{} [{}]", m.entry.label(), m.entry.plan.experiment)),
+                cell(&format!(
+                    "{} [{}]",
+                    m.entry.label(),
+                    m.entry.plan.experiment
+                )),
             ];
             let step = first_reaching_reduction(&gr.points(Score::Search), reduction)
                 .and_then(|p| Some((p, gr.step(p.step)?)));

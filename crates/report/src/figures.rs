@@ -6,8 +6,8 @@
 //!   other pairs get a figure of their own with no paper number.
 //! - Figure 7 ([`literature_figure`]): accuracy change (points) against relative size (W-comp),
 //!   the methods of `literature.toml` as labelled points, the post-training methods this suite
-//!   measured on the network standing for ResNet50 (4-bit weights) as points of their own
-//!   colour, and the suite's greedy W4A4 runs standing for ResNet50 as curves.
+//!   measured on the network standing for ResNet50 at W4A4 as triangles named in the legend,
+//!   and the suite's greedy W4A4 runs standing for ResNet50 as curves.
 //! - A figure per repeated experiment ([`repeats_figure`]): each repeat as a thin line, their
 //!   mean as the curve and the 95% interval of the mean as a band.
 //!
@@ -54,8 +54,6 @@ const FP32_COLOR: RGBColor = RGBColor(0, 0, 0);
 const INT8_COLOR: RGBColor = RGBColor(128, 128, 128);
 /// Colour of the literature points of figure 7.
 const MARKER_COLOR: RGBColor = RGBColor(64, 64, 64);
-/// Points this project measured (figure 7's methods), apart from the published ones.
-const MEASURED_COLOR: RGBColor = RGBColor(178, 34, 34);
 
 /// The colour of the `i`-th curve, as SVG writes it (`#1F77B4`).
 pub fn curve_color_hex(i: usize) -> String {
@@ -99,7 +97,9 @@ pub(crate) struct Marker {
     pub label: String,
     pub x: f64,
     pub y: f64,
-    /// Measured by this project (drawn in its own colour), not a published number.
+    /// Measured by this project, not a published number: drawn as a triangle in a colour of
+    /// its own and named in the legend (several share one W-comp, so labels beside the points
+    /// would overlap).
     pub measured: bool,
 }
 
@@ -337,17 +337,29 @@ fn draw_chart(
             )
             .map_err(err)?;
     }
-    for m in &plot.markers {
-        let color = if m.measured {
-            MEASURED_COLOR
-        } else {
-            MARKER_COLOR
-        };
+    for m in plot.markers.iter().filter(|m| m.measured) {
+        let color = PALETTE[i % PALETTE.len()];
+        i += 1;
+        chart
+            .draw_series(std::iter::once(TriangleMarker::new(
+                (m.x, m.y),
+                7,
+                color.filled(),
+            )))
+            .map_err(err)?
+            .label(m.label.as_str())
+            .legend(move |(x, y)| TriangleMarker::new((x + 9, y), 6, color.filled()));
+    }
+    for m in plot.markers.iter().filter(|m| !m.measured) {
         chart
             .draw_series(std::iter::once(
                 EmptyElement::at((m.x, m.y))
-                    + Circle::new((0, 0), 5, color.filled())
-                    + Text::new(m.label.clone(), (8, -16), (FONT, 12).into_font().color(&color)),
+                    + Circle::new((0, 0), 5, MARKER_COLOR.filled())
+                    + Text::new(
+                        m.label.clone(),
+                        (8, -16),
+                        (FONT, 12).into_font().color(&MARKER_COLOR),
+                    ),
             ))
             .map_err(err)?;
     }
@@ -661,8 +673,8 @@ pub(crate) fn repeats_figure(suite: &str, rep: &Repeated) -> Plot {
 pub const FIG7_Y_MARGIN: f64 = 4.0;
 
 /// Figure 7 for one suite: the literature methods as labelled points, this suite's measured
-/// post-training methods standing for ResNet50 at 4 weight bits (`measured`: finished uniform
-/// runs, `crate::methods`) as points of their own colour, and one curve per finished greedy
+/// post-training methods standing for ResNet50 at W4A4 (`measured`: finished uniform runs,
+/// `crate::methods`) as triangles named in the legend, and one curve per finished greedy
 /// W4A4 run standing for ResNet50 (`entries`, already selected; a repeated experiment among
 /// them as its mean with a band), each step at (relative size, top-1 minus the run's FP32
 /// top-1 in points), held-out when every run drawn has held-out scores.
@@ -688,7 +700,7 @@ pub(crate) fn literature_figure(
             };
             Some(Marker {
                 label: format!(
-                    "{} {} (measured, {})",
+                    "{} {} (measured, {}): {y:+.2}",
                     m.entry.plan.method, m.entry.plan.pair, m.entry.plan.arch
                 ),
                 x: m.step.rel_size,

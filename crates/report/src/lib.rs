@@ -34,7 +34,8 @@ mod summary;
 mod tables;
 
 pub use baselines::{
-    load_baselines, Baselines, GreedyVsMethods, GreedyVsOneShot, Method, Paper, PaperResult, SearchTime, Table1,
+    load_baselines, Baselines, GreedyVsMethods, GreedyVsOneShot, Method, Paper, PaperResult,
+    SearchTime, Table1,
 };
 pub use evidence::{Verdict, BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED};
 pub use figures::{curve_color_hex, figure_number, FIG7_Y_MARGIN};

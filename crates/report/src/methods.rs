@@ -33,7 +33,10 @@ impl<'e, 'a> Measured<'e, 'a> {
 
     /// Its held-out change against the run's FP32 model, paired.
     pub fn change_vs_fp32(&self) -> Option<PairedChange> {
-        PairedChange::of(&self.run.step_correct(self.step)?, &self.run.fp32_correct()?)
+        PairedChange::of(
+            &self.run.step_correct(self.step)?,
+            &self.run.fp32_correct()?,
+        )
     }
 
     /// Its change against FP32 on the search images, in points.
@@ -60,15 +63,32 @@ pub(crate) fn settings(manifest: &str, method: &str) -> String {
     let mut parts = Vec::new();
     for key in ["bias_correction", "first_last_high"] {
         if let Some(x) = q.get(key) {
-            parts.push(format!("{key}={x}"));
+            parts.push(format!("{key}={}", value(x)));
         }
     }
     if let Some(own) = q.get(method).and_then(|t| t.as_table()) {
         for (k, x) in own {
-            parts.push(format!("{k}={x}"));
+            parts.push(format!("{k}={}", value(x)));
         }
     }
     parts.join(", ")
+}
+
+/// A setting as a table shows it: strings bare, floats with at most 4 decimals.
+fn value(v: &toml::Value) -> String {
+    match v {
+        toml::Value::String(s) => s.clone(),
+        toml::Value::Float(f) => {
+            let s = format!("{f:.4}");
+            let s = s.trim_end_matches('0');
+            s.strip_suffix('.').unwrap_or(s).to_string()
+        }
+        toml::Value::Array(a) => {
+            let items: Vec<String> = a.iter().map(value).collect();
+            format!("[{}]", items.join(", "))
+        }
+        other => other.to_string(),
+    }
 }
 
 /// The finished uniform runs over all layers among `entries`, in table order.
@@ -101,10 +121,7 @@ pub(crate) fn groups(entries: &[Entry]) -> Vec<(ArchName, BitPair)> {
 
 /// The finished greedy runs over all layers of `arch` at `pair` scored on `m`'s held-out
 /// images (any method under the search).
-pub(crate) fn greedy_beside<'e, 'a>(
-    entries: &'e [Entry<'a>],
-    m: &Measured,
-) -> Vec<&'e Entry<'a>> {
+pub(crate) fn greedy_beside<'e, 'a>(entries: &'e [Entry<'a>], m: &Measured) -> Vec<&'e Entry<'a>> {
     entries
         .iter()
         .filter(|e| {
@@ -133,11 +150,8 @@ pub(crate) struct Answer<'r> {
 /// Greedy run `g`'s smallest model within `m`'s change (see the module rules); `None` when no
 /// step qualifies.
 pub(crate) fn answer<'r>(g: &'r RunResult, m: &Measured) -> Option<Answer<'r>> {
-    let point = smallest_within_change(
-        &g.points(Score::Search),
-        g.run.fp32_top1,
-        m.search_change(),
-    )?;
+    let point =
+        smallest_within_change(&g.points(Score::Search), g.run.fp32_top1, m.search_change())?;
     let step = g.step(point.step)?;
     let versus = g
         .step_correct(step)
@@ -163,12 +177,19 @@ mod tests {
     fn settings_are_the_method_table_and_the_shared_switches() {
         let text = "[quant]\npair = \"W4A4\"\nmethod = \"adaround\"\nfirst_last_high = false\n\
                     bias_correction = \"mean\"\n[quant.adaround]\niterations = 20\nseed = 0\n\
-                    [quant.lapq]\nsample = 5\n";
+                    learning_rate = 0.03\n[quant.lapq]\nnorms = [2.0, 2.2222222222222223]\n";
         assert_eq!(
             settings(text, "adaround"),
-            "bias_correction=\"mean\", first_last_high=false, iterations=20, seed=0"
+            "bias_correction=mean, first_last_high=false, iterations=20, learning_rate=0.03, seed=0"
         );
-        assert_eq!(settings(text, "rtn"), "bias_correction=\"mean\", first_last_high=false");
+        assert_eq!(
+            settings(text, "lapq"),
+            "bias_correction=mean, first_last_high=false, norms=[2, 2.2222]"
+        );
+        assert_eq!(
+            settings(text, "rtn"),
+            "bias_correction=mean, first_last_high=false"
+        );
         assert_eq!(settings("not toml [", "rtn"), crate::fmt::DASH);
     }
 }

@@ -187,7 +187,9 @@ fn write_suite(
         .collect();
     let methods: Vec<_> = crate::methods::measured(entries)
         .into_iter()
-        .filter(|m| m.entry.plan.stands_for(PaperModel::ResNet50) && m.entry.plan.pair.w == 4)
+        .filter(|m| {
+            m.entry.plan.stands_for(PaperModel::ResNet50) && m.entry.plan.pair == BitPair::W4A4
+        })
         .collect();
     let fig7 = literature_figure(suite, &baselines.literature, &ours, &mine, &methods);
     write(dir, "fig7.svg", render(&fig7)?.as_bytes(), out)?;

@@ -96,7 +96,10 @@ fn measured_section(md: &mut String, entries: &[Entry]) {
     );
     let keys = groups(entries);
     if keys.is_empty() {
-        let _ = writeln!(md, "This suite plans no uniform run of a post-training method.\n");
+        let _ = writeln!(
+            md,
+            "This suite plans no uniform run of a post-training method.\n"
+        );
     }
     for (arch, pair) in keys {
         let planned: Vec<&Entry> = entries

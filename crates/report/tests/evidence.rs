@@ -363,7 +363,10 @@ fn held_out_scores_intervals_paired_tests_verdicts_and_repeats() {
 
     // Table 1, measured: every method's configuration held out with its intervals, settings
     // and cost; greedy's answer to each, paired against it.
-    assert!(t1.contains("### resnet-tiny (stands for ResNet50) at W4A4"), "{t1}");
+    assert!(
+        t1.contains("### resnet-tiny (stands for ResNet50) at W4A4"),
+        "{t1}"
+    );
     let r = row(&t1, &["| adaround |", "[u-adaround]"]);
     assert!(r.contains("first_last_high=false, iterations=7"), "{r}");
     assert!(r.contains("| 0.1250 | 79.50 ["), "{r}");
@@ -392,7 +395,10 @@ fn held_out_scores_intervals_paired_tests_verdicts_and_repeats() {
     let r = row(&claims, &["[g-w4a4]", "[u-adaround]"]);
     assert!(r.contains("| +0.45 [+0."), "{r}");
     assert!(r.contains("| not reproduced |"), "{r}");
-    assert!(!claims.contains("[u-rtn]"), "rtn is greedy's own quantizer: {claims}");
+    assert!(
+        !claims.contains("[u-rtn]"),
+        "rtn is greedy's own quantizer: {claims}"
+    );
     assert!(
         claims.contains(
             "Per method: adaround: not reproduced; lapq: reproduced; mmse: reproduced. \
@@ -402,12 +408,18 @@ fn held_out_scores_intervals_paired_tests_verdicts_and_repeats() {
     );
     // Figure 7 draws the measured methods as points; the size figures do not draw them.
     let fig7 = read("fig7.svg");
-    assert!(fig7.contains("adaround W4A4 (measured, resnet-tiny)"), "{fig7}");
+    assert!(
+        fig7.contains("adaround W4A4 (measured, resnet-tiny)"),
+        "{fig7}"
+    );
     assert!(!read("fig6-w4a4-resnet-tiny.svg").contains("uniform"));
     // search-cost.md: the method's cost.
     let cost = read("search-cost.md");
     let r = row(&cost, &["| u-adaround |"]);
-    assert!(r.contains("| adaround |") && r.contains("| 2.50 | 3 | 70 |"), "{r}");
+    assert!(
+        r.contains("| adaround |") && r.contains("| 2.50 | 3 | 70 |"),
+        "{r}"
+    );
 
     // Repeats: mean 79, sd 1, t interval 79 -+ 4.302652729749462 / sqrt(3) = -+ 2.4841377
     // (scipy 1.17.1: t.ppf(0.975, 2) = 4.302652729749462).

@@ -392,9 +392,10 @@ pub fn reproduce(
                 let o = crate::run::run_resolved(e.run.resolved.clone(), opts.quiet)?;
                 summary.ran += 1;
                 say(&format!(
-                    "{}: {} evaluations ({} from the journal) in {:.1}s -> {}",
+                    "{}: {} evaluation{} ({} from the journal) in {:.1}s -> {}",
                     entry_name(e),
                     o.tables.run.evals,
+                    if o.tables.run.evals == 1 { "" } else { "s" },
                     o.resumed_evals,
                     o.tables.run.wall_s,
                     o.dir.display()
