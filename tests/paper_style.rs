@@ -60,6 +60,25 @@ fn write_folder(root: &Path) {
     }
 }
 
+/// `mpq data prepare` of the folder at 40/32, f32.
+fn prepare(val: &Path, prepared: &Path) -> std::process::Output {
+    let out = mpq(&[
+        "data",
+        "prepare",
+        val.to_str().unwrap(),
+        "--out",
+        prepared.to_str().unwrap(),
+        "--resize",
+        "40",
+        "--crop",
+        "32",
+        "--dtype",
+        "f32",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    out
+}
+
 fn manifest(dir: &Path, name: &str, data: &str, weights: &Path) -> PathBuf {
     let m = dir.join(format!("{name}.toml"));
     std::fs::write(
@@ -119,20 +138,7 @@ fn resnet18_on_an_image_folder_and_its_prepared_file_runs_to_parquet() {
     let rd = format!("runtime.results_dir={}", results.display());
 
     let prepared = tmp.path().join("val.safetensors");
-    let out = mpq(&[
-        "data",
-        "prepare",
-        val.to_str().unwrap(),
-        "--out",
-        prepared.to_str().unwrap(),
-        "--resize",
-        "40",
-        "--crop",
-        "32",
-        "--dtype",
-        "f32",
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    let out = prepare(&val, &prepared);
     assert!(String::from_utf8_lossy(&out.stdout).contains("18 images of 3 classes (0 skipped)"));
 
     let folder = manifest(
@@ -282,20 +288,7 @@ fn the_paper_suites_baseline_manifests_run_end_to_end_on_generated_data() {
     let val = tmp.path().join("val");
     write_folder(&val);
     let prepared = tmp.path().join("val.safetensors");
-    let out = mpq(&[
-        "data",
-        "prepare",
-        val.to_str().unwrap(),
-        "--out",
-        prepared.to_str().unwrap(),
-        "--resize",
-        "40",
-        "--crop",
-        "32",
-        "--dtype",
-        "f32",
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    prepare(&val, &prepared);
     let results = tmp.path().join("results");
     let mut manifests: Vec<PathBuf> = std::fs::read_dir(root().join("experiments/paper/ptq"))
         .unwrap()
