@@ -407,6 +407,16 @@ fn specific_messages() {
     assert!(e.contains("vgg") && e.contains("resnet-tiny"), "{e}");
     let (e, _) = error_of(&format!("{MIN}[search]\nstrategy = \"best\"\n"), &[], &[]);
     assert!(e.contains("best") && e.contains("one-shot"), "{e}");
+    // A step limit on a strategy that has no steps to limit, named by file and key.
+    for strategy in ["uniform", "exhaustive"] {
+        let (e, file) = error_of(
+            &format!("{MIN}[search]\nstrategy = \"{strategy}\"\nmax_steps = 2\n"),
+            &[],
+            &[],
+        );
+        assert_names(&e, &file, "search.max_steps");
+        assert!(e.contains("a step limit does not apply"), "{e}");
+    }
 }
 
 #[test]
