@@ -16,7 +16,7 @@
 //!   layers against every one-shot run;
 //! - greedy against the other post-training methods (`[greedy_vs_methods]`): every measured
 //!   uniform run of another method standing for the claim's network at its pair, against
-//!   every greedy run (spec's quantizer, all layers) on the same held-out images, at greedy's
+//!   every greedy run (spec's quantizer, all layers) on the same images, at greedy's
 //!   first step no larger than the paper's W-comp; reproduced per pair when the paired interval
 //!   of greedy's advantage lies above the margin, and overall when every method is;
 //! - search time: the greedy runs standing for the networks of `[[search_time]]`;
@@ -452,8 +452,8 @@ fn methods_section(md: &mut String, entries: &[Entry], b: &Baselines) {
         "Paper: {}. Measured on the suite's network standing for {} at {}: every finished \
          uniform run of a method other than the spec's quantizer (`quant.method`, one \
          configuration: every layer at the pair) against every greedy run with the spec's \
-         quantizer over all layers of the same network and pair scored on the same held-out \
-         images. Greedy's operating point is chosen by size alone, as the paper's table sets \
+         quantizer over all layers of the same network and pair scored on the same images \
+         (the same held-out images, or for runs without them the same data settings). Greedy's operating point is chosen by size alone, as the paper's table sets \
          it: the first step whose relative size is at most the paper's W-comp, {} (a larger \
          model than the methods' uniform 4-bit one, as in the paper). The advantage is greedy's \
          top-1 there minus the method's, image by image on the held-out images (both runs' FP32 \

@@ -6,8 +6,10 @@
 //! Rules (stated in table1.md and claims.md too):
 //! - a baseline is a finished uniform run over all layers; its configuration is step 1;
 //! - greedy's side is every greedy run over all layers of the same arch and pair (the spec's
-//!   quantizer or another method under it) scored on the same held-out images (same
-//!   `test_digest`), so that every comparison is paired image by image;
+//!   quantizer or another method under it) scored on the same images ([`same_images`]): the
+//!   same held-out images (same `test_digest`), so that every comparison is paired image by
+//!   image, or, for runs without held-out scores (the paper suite searches on every image),
+//!   the same data settings, compared on the search images without a paired interval;
 //! - greedy's smallest model within a baseline's change is chosen on the search images (the
 //!   change of the baseline's configuration against the FP32 model there, which both runs
 //!   measured on the same search images), by [`smallest_within_change`], and then reported on
@@ -16,7 +18,7 @@
 use crate::evidence::PairedChange;
 use crate::plan::{step_top1, Entry, RunResult, Score};
 use crate::rules::{smallest_within_change, TradeOff};
-use mpq_vocab::{ArchName, BitPair, StepRow, StrategyName};
+use mpq_vocab::{ArchName, BitPair, RunRow, StepRow, StrategyName};
 
 /// A finished uniform run and its single configuration (step 1).
 pub(crate) struct Measured<'e, 'a> {
@@ -129,11 +131,46 @@ pub(crate) fn greedy_beside<'e, 'a>(entries: &'e [Entry<'a>], m: &Measured) -> V
                 && e.plan.arch == m.entry.plan.arch
                 && e.plan.pair == m.entry.plan.pair
                 && e.full_ground_set()
-                && e.result.as_ref().is_some_and(|r| {
-                    r.run.test_digest.is_some() && r.run.test_digest == m.run.run.test_digest
-                })
+                && e.result
+                    .as_ref()
+                    .is_some_and(|r| Images::of(&r.run).same(&Images::of(&m.run.run)))
         })
         .collect()
+}
+
+/// What says which images a run scored: its held-out digest, its resolved manifest (whose
+/// `[data]` table draws the images) and its number of search images.
+pub(crate) struct Images<'r> {
+    pub test_digest: Option<&'r str>,
+    pub manifest: &'r str,
+    pub n_search_images: u32,
+}
+
+impl<'r> Images<'r> {
+    pub fn of(r: &'r RunRow) -> Images<'r> {
+        Images {
+            test_digest: r.test_digest.as_deref(),
+            manifest: &r.manifest,
+            n_search_images: r.n_search_images,
+        }
+    }
+
+    /// Whether two runs scored the same images: the same held-out digest when both have
+    /// one; when neither has held-out scores, the same `[data]` table in their resolved
+    /// manifests and the same number of search images (the same draw of search images).
+    pub fn same(&self, other: &Images) -> bool {
+        match (self.test_digest, other.test_digest) {
+            (Some(x), Some(y)) => x == y,
+            (None, None) => {
+                let data = |m: &str| m.parse::<toml::Table>().ok()?.get("data").cloned();
+                let d = data(self.manifest);
+                self.n_search_images == other.n_search_images
+                    && d.is_some()
+                    && d == data(other.manifest)
+            }
+            _ => false,
+        }
+    }
 }
 
 /// Greedy's answer to one baseline: its smallest model whose change on the search images is
@@ -191,5 +228,28 @@ mod tests {
             "bias_correction=mean, first_last_high=false"
         );
         assert_eq!(settings("not toml [", "rtn"), crate::fmt::DASH);
+    }
+
+    #[test]
+    fn same_images_by_digest_or_else_by_data_settings() {
+        let run = |test_digest, manifest, n_search_images| Images {
+            test_digest,
+            manifest,
+            n_search_images,
+        };
+        let same = |a: Images, b: Images| a.same(&b);
+        let d0 = "[data]\nseed = 0\n[search]\nbeta = 0\n";
+        let d0b = "[data]\nseed = 0\n[search]\nbeta = 1\n";
+        let d1 = "[data]\nseed = 1\n";
+        assert!(same(run(Some("a"), d0, 8), run(Some("a"), d1, 9)));
+        assert!(!same(run(Some("a"), d0, 8), run(Some("b"), d0, 8)));
+        assert!(!same(run(Some("a"), d0, 8), run(None, d0, 8)));
+        assert!(same(run(None, d0, 8), run(None, d0b, 8)));
+        assert!(!same(run(None, d0, 8), run(None, d1, 8)));
+        assert!(!same(run(None, d0, 8), run(None, d0, 9)));
+        assert!(
+            !same(run(None, "", 8), run(None, "", 8)),
+            "no [data]: not known"
+        );
     }
 }

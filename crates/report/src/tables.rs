@@ -87,8 +87,9 @@ fn measured_section(md: &mut String, entries: &[Entry]) {
          bits; *method time* and *iterations*: `runs.method_s` and `runs.method_iterations` \
          (AdaRound's Adam steps, LAPQ's loss evaluations, 0 for the closed-form methods).\n\n\
          Then greedy's answer to each method: for every greedy run over all layers of the same \
-         network and pair scored on the same held-out images (the spec's quantizer, or `over` \
-         another method), the smallest model among its steps whose change against the FP32 \
+         network and pair scored on the same images (the same held-out images; for runs \
+         without held-out scores, the same data settings, and the differences are then on the \
+         search images, without intervals) (the spec's quantizer, or `over` another method), the smallest model among its steps whose change against the FP32 \
          model on the search images is no worse than the method's change there (ties: higher \
          top-1, then earlier step; chosen on the search images, as the paper's table picks its \
          operating point), reported on the held-out images, with its difference to the method's \
@@ -176,8 +177,21 @@ fn measured_section(md: &mut String, entries: &[Entry]) {
                             crate::plan::step_top1(ans.step, score),
                             r.images(score),
                         ));
-                        row.push(ans.change.map_or(DASH.to_string(), |c| c.cell()));
-                        row.push(ans.versus.map_or(DASH.to_string(), |c| c.cell()));
+                        // Without paired held-out scores: the differences on the search
+                        // images, without an interval.
+                        row.push(ans.change.map_or_else(
+                            || format!("{:+.3}", 100.0 * (ans.step.top1 - r.run.fp32_top1)),
+                            |c| c.cell(),
+                        ));
+                        row.push(ans.versus.map_or_else(
+                            || {
+                                format!(
+                                    "{:+.3} (search images)",
+                                    100.0 * (ans.step.top1 - m.step.top1)
+                                )
+                            },
+                            |c| c.cell(),
+                        ));
                         row.push(
                             ans.versus
                                 .map_or(DASH.to_string(), |c| format!("{:.3}", c.p_value)),
