@@ -470,9 +470,9 @@ fn methods_section(md: &mut String, entries: &[Entry], b: &Baselines) {
         paper_num(claim.w_comp),
         paper_num(margin),
     );
-    md.push_str(&t.render(
-        "*No measured method has a greedy run of the same network, pair and held-out images.*",
-    ));
+    md.push_str(
+        &t.render("*No measured method has a greedy run of the same network, pair and images.*"),
+    );
     if per_method.is_empty() {
         let _ = writeln!(
             md,

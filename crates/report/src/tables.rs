@@ -201,9 +201,9 @@ fn measured_section(md: &mut String, entries: &[Entry]) {
                 a.push(row);
             }
         }
-        md.push_str(&a.render(
-            "*No finished greedy run of this network and pair on the same held-out images.*",
-        ));
+        md.push_str(
+            &a.render("*No finished greedy run of this network and pair on the same images.*"),
+        );
         md.push('\n');
     }
 }

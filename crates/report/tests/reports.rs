@@ -1016,3 +1016,57 @@ fn runs_over_a_ptq_method_stay_out_of_the_paper_comparisons() {
     assert!(!read(&tmp, "embedded/fig7.svg").contains("greedy β=0.02"));
     assert!(read(&tmp, "embedded/fig6-w4a4-resnet-tiny.svg").contains("greedy β=0.02 over mmse"));
 }
+
+/// Runs without held-out scores (the paper suite's) answer a method on the search images, and
+/// only when their data settings are the same (same images).
+#[test]
+fn measured_methods_without_held_out_scores_compare_on_the_search_images() {
+    // MMSE on every layer at W4A4: -0.7 points on the search images (FP32 80 %).
+    const U: Fx = Fx {
+        exp: "rt-w4a4-mmse",
+        strategy: "uniform",
+        steps: &[(0.25, 0.798), (0.125, 0.793)],
+        ..BASE
+    };
+    for (data_g, data_u, answered) in [
+        ("[data]\nseed = 0\n", "[data]\nseed = 0\n", true),
+        ("[data]\nseed = 0\n", "[data]\nseed = 1\n", false),
+    ] {
+        let tmp = TempDir::new();
+        let results = tmp.0.join("results");
+        let mut plan = vec![store(&results, &G), store(&results, &U)];
+        plan[1].method = MethodName::Mmse;
+        for (p, data) in plan.iter().zip([data_g, data_u]) {
+            let dir = p.run_dir.as_ref().unwrap();
+            let mut t = mpq_tables::read_run(dir).unwrap();
+            t.run.manifest = data.to_string();
+            mpq_tables::write_run(dir, &t).unwrap();
+        }
+        write_reports(&plan, &baselines_dir(), &tmp.0.join("reports")).unwrap();
+        let t1 = read(&tmp, "embedded/table1.md");
+        let r = row(&t1, "[rt-w4a4-mmse]");
+        assert!(
+            r.contains("| -0.700 | — | — | on the search images |"),
+            "{r}"
+        );
+        if answered {
+            // G's smallest step within -0.7 points: step 2 (0.17, -0.3 points).
+            let r = row(&t1, "greedy β=0.02 [rt-w4a4-greedy-0.02] | mmse");
+            assert!(r.contains("| -0.700 | 2 | 0.1700 | 79.70 ["), "{r}");
+            assert!(r.contains("| -0.300 | +0.400 (search images) | — |"), "{r}");
+            let claims = read(&tmp, "embedded/claims.md");
+            assert!(claims.contains("+0.400 (search images)"), "{claims}");
+            assert!(
+                claims.contains("Per method: mmse: inconclusive."),
+                "{claims}"
+            );
+        } else {
+            assert!(
+                t1.contains(
+                    "*No finished greedy run of this network and pair on the same images.*"
+                ),
+                "{t1}"
+            );
+        }
+    }
+}
