@@ -6,7 +6,7 @@
 //! Rules (stated in table1.md and claims.md too):
 //! - a baseline is a finished uniform run over all layers; its configuration is step 1;
 //! - greedy's side is every greedy run over all layers of the same arch and pair (the spec's
-//!   quantizer or another method under it) scored on the same images ([`same_images`]): the
+//!   quantizer or another method under it) scored on the same images ([`Images::same`]): the
 //!   same held-out images (same `test_digest`), so that every comparison is paired image by
 //!   image, or, for runs without held-out scores (the paper suite searches on every image),
 //!   the same data settings, compared on the search images without a paired interval;
@@ -46,9 +46,8 @@ impl<'e, 'a> Measured<'e, 'a> {
         100.0 * (self.step.top1 - self.run.run.fp32_top1)
     }
 
-    /// The method's settings, from the run's resolved manifest: `quant.method`, bias
-    /// correction, `first_last_high` and the method's own table (`quant.<method>`), as
-    /// `key=value` pairs.
+    /// The method's settings, from the run's resolved manifest: bias correction,
+    /// `first_last_high` and the method's own table (`quant.<method>`), as `key=value` pairs.
     pub fn settings(&self) -> String {
         settings(&self.run.run.manifest, &self.entry.plan.method.to_string())
     }
