@@ -453,9 +453,10 @@ fn methods_section(md: &mut String, entries: &[Entry], b: &Baselines) {
          uniform run of a method other than the spec's quantizer (`quant.method`, one \
          configuration: every layer at the pair) against every greedy run with the spec's \
          quantizer over all layers of the same network and pair scored on the same images \
-         (the same held-out images, or for runs without them the same data settings). Greedy's operating point is chosen by size alone, as the paper's table sets \
-         it: the first step whose relative size is at most the paper's W-comp, {} (a larger \
-         model than the methods' uniform 4-bit one, as in the paper). The advantage is greedy's \
+         (the same held-out images, or for runs without them the same data settings). \
+         Greedy's operating point is chosen by size alone, as the paper's table sets it: the \
+         first step whose relative size is at most the paper's W-comp, {} (a larger model than \
+         the methods' uniform 4-bit one, as in the paper). The advantage is greedy's \
          top-1 there minus the method's, image by image on the held-out images (both runs' FP32 \
          model is the same, so it is also the difference of their changes).\n\n\
          **Verdict rule.** Per pair of runs: *reproduced* when the whole 95% paired interval of \
@@ -601,7 +602,8 @@ fn time_section(md: &mut String, entries: &[Entry], b: &Baselines) {
         "The paper's greedy search times beside this project's greedy runs (all layers) of the \
          same networks or their stand-ins. *Wall time* is the whole run (data, calibration, \
          reference evaluations, search and held-out scoring), *s per evaluation* is wall time / \
-         evaluations; the top-1 of each evaluation is measured on the *search images* column's images. \
+         evaluations; the top-1 of each evaluation is measured on the *search images* column's \
+         images. \
          **Verdict rule**: only a run of the paper's own network on a GPU with the paper's image \
          count is comparable: reproduced when its wall time is at most twice the paper's, not \
          reproduced otherwise; any other run is inconclusive (not comparable).\n"

@@ -89,9 +89,10 @@ fn measured_section(md: &mut String, entries: &[Entry]) {
          Then greedy's answer to each method: for every greedy run over all layers of the same \
          network and pair scored on the same images (the same held-out images; for runs \
          without held-out scores, the same data settings, and the differences are then on the \
-         search images, without intervals) (the spec's quantizer, or `over` another method), the smallest model among its steps whose change against the FP32 \
-         model on the search images is no worse than the method's change there (ties: higher \
-         top-1, then earlier step; chosen on the search images, as the paper's table picks its \
+         search images, without intervals) (the spec's quantizer, or `over` another method), \
+         the smallest model among its steps whose change against the FP32 model on the search \
+         images is no worse than the method's change there (ties: higher top-1, then earlier \
+         step; chosen on the search images, as the paper's table picks its \
          operating point), reported on the held-out images, with its difference to the method's \
          configuration image by image (95% paired bootstrap interval, exact McNemar p).\n"
     );

@@ -15,9 +15,9 @@
 //! hand-written set functions in microseconds, and the runner plugs a quantized network in.
 //!
 //! Layout: [`mod@objective`] holds eq. 2 and the automatic beta; `greedy`, `one_shot`, `lazy`,
-//! `screened`, `exhaustive`, `random` and `uniform` hold the strategies; `state` holds the bookkeeping they
-//! share (the current set, the cumulative evaluation count and work, the recorded steps and
-//! candidates, the calls to the evaluator).
+//! `screened`, `exhaustive`, `random` and `uniform` hold the strategies; `state` holds the
+//! bookkeeping they share (the current set, the cumulative evaluation count and work, the
+//! recorded steps and candidates, the calls to the evaluator).
 
 #![warn(missing_docs)]
 
@@ -559,8 +559,8 @@ pub enum SearchError<E> {
 
 /// Evaluator queries a strategy spends on M searchable layers (step 0 not counted), when known
 /// up front: M(M+1)/2 for greedy, 2M-1 for one-shot, 2^M - 1 for exhaustive (`None` when that
-/// overflows), M for random, 1 for uniform; `None` for lazy greedy and screened greedy, which depend on the
-/// values (see [`work_max`] for a bound).
+/// overflows), M for random, 1 for uniform; `None` for lazy greedy and screened greedy, which
+/// depend on the values (see [`work_max`] for a bound).
 pub fn evals_total(strategy: Strategy, m: usize) -> Option<usize> {
     match strategy {
         Strategy::Greedy { .. } => Some(m * (m + 1) / 2),
