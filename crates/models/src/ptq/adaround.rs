@@ -550,21 +550,17 @@ pub fn run(
     config: &[BitPair],
     calib: &[Batch],
 ) -> Result<(Vec<MethodLayer>, AdaRoundTrace, MethodReport)> {
-    let mut report = MethodReport {
-        method: super::MethodName::AdaRound,
-        ..MethodReport::default()
-    };
-    let t0 = std::time::Instant::now();
-    let (l, t) = layers(
-        model,
-        config,
-        calib,
-        &cfg.adaround,
-        cfg.mmse.search_points,
-        cfg.bias_correction(),
-        &mut report,
-    )?;
-    report.wall_s = t0.elapsed().as_secs_f64();
+    let ((l, t), report) = super::timed(super::MethodName::AdaRound, |report| {
+        layers(
+            model,
+            config,
+            calib,
+            &cfg.adaround,
+            cfg.mmse.search_points,
+            cfg.bias_correction(),
+            report,
+        )
+    })?;
     Ok((l, t, report))
 }
 

@@ -655,20 +655,16 @@ pub fn run(
     config: &[BitPair],
     calib: &[Batch],
 ) -> Result<(Vec<MethodLayer>, LapqTrace, MethodReport)> {
-    let mut report = MethodReport {
-        method: super::MethodName::Lapq,
-        ..MethodReport::default()
-    };
-    let t0 = std::time::Instant::now();
-    let (l, t) = layers(
-        model,
-        config,
-        calib,
-        &cfg.lapq,
-        cfg.bias_correction(),
-        &mut report,
-    )?;
-    report.wall_s = t0.elapsed().as_secs_f64();
+    let ((l, t), report) = super::timed(super::MethodName::Lapq, |report| {
+        layers(
+            model,
+            config,
+            calib,
+            &cfg.lapq,
+            cfg.bias_correction(),
+            report,
+        )
+    })?;
     Ok((l, t, report))
 }
 

@@ -172,11 +172,36 @@ pub fn apply(
     if let Err(e) = cfg.validate() {
         candle_core::bail!("{e}");
     }
+    let ((), report) = timed(cfg.method, |report| {
+        install(model, cfg, configs, calib, report)
+    })?;
+    Ok(report)
+}
+
+/// `f` with a fresh report of `method` and its wall time: the bookkeeping every entry point
+/// of the methods shares ([`apply`], `adaround::run`, `lapq::run`).
+pub(crate) fn timed<T>(
+    method: MethodName,
+    f: impl FnOnce(&mut MethodReport) -> Result<T>,
+) -> Result<(T, MethodReport)> {
     let t0 = std::time::Instant::now();
     let mut report = MethodReport {
-        method: cfg.method,
+        method,
         ..MethodReport::default()
     };
+    let out = f(&mut report)?;
+    report.wall_s = t0.elapsed().as_secs_f64();
+    Ok((out, report))
+}
+
+/// The body of [`apply`]: every configuration's layers, installed.
+fn install(
+    model: &mut QuantModel,
+    cfg: &PtqConfig,
+    configs: &[Vec<BitPair>],
+    calib: &[Batch],
+    report: &mut MethodReport,
+) -> Result<()> {
     let bc = cfg.bias_correction();
     for config in configs {
         if config.len() != model.n_layers() {
@@ -191,10 +216,10 @@ pub fn apply(
                 if bc == BiasCorrection::Off {
                     continue;
                 }
-                rtn_layers(model, config, calib, bc, &mut report)?
+                rtn_layers(model, config, calib, bc, report)?
             }
-            MethodName::Mmse => mmse::layers(model, config, calib, &cfg.mmse, bc, &mut report)?,
-            MethodName::Aciq => aciq::layers(model, config, calib, &cfg.aciq, bc, &mut report)?,
+            MethodName::Mmse => mmse::layers(model, config, calib, &cfg.mmse, bc, report)?,
+            MethodName::Aciq => aciq::layers(model, config, calib, &cfg.aciq, bc, report)?,
             MethodName::AdaRound => {
                 adaround::layers(
                     model,
@@ -203,18 +228,17 @@ pub fn apply(
                     &cfg.adaround,
                     cfg.mmse.search_points,
                     bc,
-                    &mut report,
+                    report,
                 )?
                 .0
             }
-            MethodName::Lapq => lapq::layers(model, config, calib, &cfg.lapq, bc, &mut report)?.0,
+            MethodName::Lapq => lapq::layers(model, config, calib, &cfg.lapq, bc, report)?.0,
         };
         for (i, l) in layers.into_iter().enumerate() {
             model.install(i, config[i], l)?;
         }
     }
-    report.wall_s = t0.elapsed().as_secs_f64();
-    Ok(report)
+    Ok(())
 }
 
 /// The spec's quantizer with bias correction: its weights corrected, its input grids kept.
